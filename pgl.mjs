@@ -1,0 +1,13 @@
+import { PGlite } from '@electric-sql/pglite';
+let t=Date.now();
+const db = await PGlite.create();
+console.log('open', Date.now()-t);
+await db.exec("create table x(a text[], b timestamptz, c bigserial)");
+const r = await db.query("insert into x(a,b) values ($1,$2) returning *", [['a','b'], new Date()]);
+console.log(r);
+t=Date.now();
+const dump = await db.dumpDataDir('none');
+console.log('dump', Date.now()-t, dump.size);
+t=Date.now();
+const db2 = await PGlite.create({loadDataDir: dump});
+console.log('load', Date.now()-t, (await db2.query('select * from x')).rows);

@@ -1,0 +1,90 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import formbody from '@fastify/formbody';
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import view from '@fastify/view';
+import { Eta } from 'eta';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { Kysely } from 'kysely';
+import type { Config } from './config.js';
+import type { Clock } from './clock.js';
+import type { Database } from './db/schema.js';
+import { loggerOptions } from './logger.js';
+import { errorHandler, notFoundHandler } from './web/error-handler.js';
+import { healthRoutes } from './routes/health.js';
+import { staticRoutes } from './routes/static.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Kysely<Database>;
+  clock: Clock;
+  /** Signs cookies; server.ts resolves it from config or the data directory. */
+  cookieSecret: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: AppDeps;
+  }
+  interface FastifyContextConfig {
+    /** Errors on this route render the HTML error page instead of JSON. */
+    page?: boolean;
+  }
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Found from src/ under vitest and from dist/src/ when built. */
+export const VIEWS_DIR = join(root.endsWith('dist') ? join(root, '..') : root, 'views');
+
+/** Explicit, small: nothing latch accepts is larger than a registration form. */
+export const BODY_LIMIT = 64 * 1024;
+
+export interface BuildOptions {
+  logger?: FastifyServerOptions['logger'] | boolean;
+}
+
+export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(deps.config.logLevel),
+    bodyLimit: BODY_LIMIT,
+    // Parameters repeated in a query string come back as arrays; routes refuse them.
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.decorate('deps', deps);
+
+  await app.register(formbody, { bodyLimit: BODY_LIMIT });
+  await app.register(cookie, { secret: deps.cookieSecret });
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        'default-src': ["'none'"],
+        'style-src': ["'self'"],
+        'img-src': ["'self'", 'data:'],
+        'frame-ancestors': ["'none'"],
+        'base-uri': ["'none'"],
+      },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    // Only meaningful (and only sent) when served over https.
+    strictTransportSecurity: deps.config.issuer.startsWith('https:') ? undefined : false,
+  });
+  await app.register(view, {
+    engine: { eta: new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true }) },
+    templates: VIEWS_DIR,
+    viewExt: 'eta',
+    defaultContext: { issuer: deps.config.issuer },
+  });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+
+  await app.register(healthRoutes);
+  await app.register(staticRoutes);
+  return app;
+}

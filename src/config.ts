@@ -1,0 +1,113 @@
+import { z } from 'zod';
+
+/** Thrown for a bad environment; its message is the one line the operator sees. */
+export class ConfigError extends Error {}
+
+const seconds = (what: string) =>
+  z
+    .string()
+    .regex(/^\d+$/, `expected ${what} as a whole number of seconds`)
+    .transform(Number);
+
+const scopeList = z
+  .string()
+  .trim()
+  .regex(/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/, 'expected space-separated scope names (RFC 6749 §3.3)')
+  .transform((s) => s.split(' '));
+
+const env = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection string')
+    .optional(),
+  LATCH_DATA_DIR: z.string().min(1).default('./data'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z
+    .string()
+    .regex(/^\d+$/, 'expected a port number')
+    .transform(Number)
+    .refine((n) => n >= 0 && n <= 65535, 'expected a port number from 0 to 65535')
+    .default(3000),
+  LATCH_ISSUER: z
+    .url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' })
+    .refine((u) => !u.includes('?') && !u.includes('#'), 'expected a URL without query or fragment')
+    .optional(),
+  LATCH_SCOPES: scopeList.default(['read', 'write']),
+  LATCH_DEFAULT_SCOPE: scopeList.default(['read']),
+  LATCH_ACCESS_TOKEN_TTL: seconds('a lifetime').default(7200),
+  LATCH_REFRESH_TOKEN_TTL: seconds('a lifetime').default(2592000),
+  LATCH_CODE_TTL: seconds('a lifetime').default(60),
+  LATCH_COOKIE_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
+  LATCH_REFRESH_REUSE_GRACE: seconds('a grace period').default(0),
+  LATCH_APP_APPROVAL: z.enum(['auto', 'manual'], { error: 'expected auto or manual' }).default('auto'),
+  LATCH_SIGNUP: z.enum(['open', 'closed'], { error: 'expected open or closed' }).default('closed'),
+  LATCH_PRUNE_INTERVAL: seconds('an interval').default(0),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'expected one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+});
+
+export interface Config {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  host: string;
+  port: number;
+  issuer: string;
+  scopes: string[];
+  defaultScope: string[];
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  codeTtl: number;
+  /** Undefined only in embedded mode, where the server keeps one in the data directory. */
+  cookieSecret: string | undefined;
+  refreshReuseGrace: number;
+  appApproval: 'auto' | 'manual';
+  signup: 'open' | 'closed';
+  pruneInterval: number;
+  logLevel: string;
+}
+
+/** Reads the environment. Empty strings count as unset, as shells often export them so. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(env.shape)) {
+    const value = source[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = env.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    const shown = input[name] === undefined ? 'missing' : `"${name.includes('SECRET') || name === 'DATABASE_URL' ? '…' : input[name]}"`;
+    throw new ConfigError(`${name}: ${issue.message} (got ${shown})`);
+  }
+  const e = parsed.data;
+  const unknown = e.LATCH_DEFAULT_SCOPE.filter((s) => !e.LATCH_SCOPES.includes(s));
+  if (unknown.length > 0) {
+    throw new ConfigError(`LATCH_DEFAULT_SCOPE: expected scopes listed in LATCH_SCOPES (unknown: ${unknown.join(' ')})`);
+  }
+  if (e.DATABASE_URL && !e.LATCH_COOKIE_SECRET) {
+    throw new ConfigError('LATCH_COOKIE_SECRET: required with DATABASE_URL (expected at least 32 random characters, e.g. from `openssl rand -hex 32`)');
+  }
+  const hostForUrl = e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.LATCH_DATA_DIR,
+    host: e.HOST,
+    port: e.PORT,
+    issuer: (e.LATCH_ISSUER ?? `http://${hostForUrl}:${e.PORT}`).replace(/\/+$/, ''),
+    scopes: e.LATCH_SCOPES,
+    defaultScope: e.LATCH_DEFAULT_SCOPE,
+    accessTokenTtl: e.LATCH_ACCESS_TOKEN_TTL,
+    refreshTokenTtl: e.LATCH_REFRESH_TOKEN_TTL,
+    codeTtl: e.LATCH_CODE_TTL,
+    cookieSecret: e.LATCH_COOKIE_SECRET,
+    refreshReuseGrace: e.LATCH_REFRESH_REUSE_GRACE,
+    appApproval: e.LATCH_APP_APPROVAL,
+    signup: e.LATCH_SIGNUP,
+    pruneInterval: e.LATCH_PRUNE_INTERVAL,
+    logLevel: e.LOG_LEVEL,
+  };
+}

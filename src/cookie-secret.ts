@@ -1,0 +1,18 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './config.js';
+
+/**
+ * LATCH_COOKIE_SECRET when set; in embedded mode otherwise one generated on the
+ * first start and kept beside the database, so sessions survive a restart.
+ */
+export function resolveCookieSecret(config: Config): string {
+  if (config.cookieSecret) return config.cookieSecret;
+  mkdirSync(config.dataDir, { recursive: true });
+  const path = join(config.dataDir, 'cookie-secret');
+  if (!existsSync(path)) {
+    writeFileSync(path, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
+  }
+  return readFileSync(path, 'utf8').trim();
+}

@@ -1,0 +1,82 @@
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+import { PGliteDialect } from './pglite-dialect.js';
+import { acquireEmbeddedLock } from './embedded-lock.js';
+
+// int8 (count(*), sums) as a number, as PGlite gives it, so both modes read alike.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export type DatabaseMode = 'postgres' | 'embedded';
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  mode: DatabaseMode;
+  /** Present in postgres mode, for pool metrics. */
+  pool?: pg.Pool;
+  close(): Promise<void>;
+}
+
+export interface PostgresOptions {
+  /** Pool size; the default suits a small machine. */
+  max?: number;
+  /** How long a request may wait for a connection before failing (ms). */
+  connectionTimeoutMillis?: number;
+}
+
+export function openPostgres(url: string, options: PostgresOptions = {}): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 2000,
+    // A statement that hangs because the server went away must not hold a request forever.
+    query_timeout: 5000,
+  });
+  // An idle client losing its server emits here; without a listener the process would die.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, mode: 'postgres', pool, close: () => db.destroy() };
+}
+
+/**
+ * Opens PGlite in `dataDir` (or in memory when null). A directory is locked for
+ * this process while open; `loadDataDir` starts from a dump (tests use it to skip initdb).
+ */
+export async function openEmbedded(dataDir: string | null, loadDataDir?: Blob): Promise<DatabaseHandle> {
+  const unlock = dataDir ? acquireEmbeddedLock(dataDir) : () => {};
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dataDir ? `${dataDir}/pgdata` : undefined, loadDataDir ? { loadDataDir } : {});
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db,
+    mode: 'embedded',
+    close: async () => {
+      await db.destroy();
+      await pglite.close();
+      unlock();
+    },
+  };
+}
+
+export async function openDatabase(config: { databaseUrl?: string; dataDir: string }): Promise<DatabaseHandle> {
+  return config.databaseUrl ? openPostgres(config.databaseUrl) : openEmbedded(config.dataDir);
+}
+
+/** Answers within `timeoutMs` either way, so a readiness probe never hangs on a dead server. */
+export async function ping(db: Kysely<Database>, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('database ping timed out')), timeoutMs);
+  });
+  try {
+    await Promise.race([sql`select 1`.execute(db), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,142 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date, Date>;
+type CreatedAt = ColumnType<Date, Date | undefined, never>;
+
+export type ClientStatus = 'pending' | 'active' | 'suspended' | 'denied';
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  email: string | null;
+  password_hash: string;
+  is_admin: Generated<boolean>;
+  created_at: CreatedAt;
+}
+
+export interface ClientsTable {
+  id: string;
+  client_id: string;
+  secret_digest: string | null;
+  name: string;
+  description: Generated<string>;
+  website: string | null;
+  owner_id: string | null;
+  status: ClientStatus;
+  status_reason: string | null;
+  redirect_uris: string[];
+  scopes: string[];
+  grant_types: string[];
+  is_confidential: boolean;
+  skip_consent: Generated<boolean>;
+  access_token_ttl: number | null;
+  refresh_token_ttl: number | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface ClientDecisionsTable {
+  id: Generated<string>;
+  client_id: string;
+  decision: 'approve' | 'deny' | 'suspend' | 'reinstate';
+  reason: string | null;
+  decided_by: string | null;
+  decided_at: Timestamp;
+}
+
+export interface AuthorizationCodesTable {
+  code_digest: string;
+  client_id: string;
+  user_id: string;
+  redirect_uri: string | null;
+  scope: string;
+  code_challenge: string | null;
+  code_challenge_method: string | null;
+  expires_at: Timestamp;
+  consumed_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export interface GrantsTable {
+  id: string;
+  client_id: string;
+  user_id: string | null;
+  scope: string;
+  code_digest: string | null;
+  revoked_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export type AccessTokenKind = 'bearer' | 'personal';
+
+export interface AccessTokensTable {
+  id: Generated<string>;
+  token_digest: string;
+  grant_id: string | null;
+  client_id: string;
+  user_id: string | null;
+  scope: string;
+  kind: AccessTokenKind;
+  label: string | null;
+  expires_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export interface RefreshTokensTable {
+  token_digest: string;
+  grant_id: string;
+  client_id: string;
+  user_id: string | null;
+  access_token_digest: string | null;
+  scope: string;
+  expires_at: Timestamp | null;
+  rotated_at: Timestamp | null;
+  replaced_by: string | null;
+  revoked_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export interface ConsentsTable {
+  user_id: string;
+  client_id: string;
+  scope: string;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface SessionsTable {
+  id_digest: string;
+  user_id: string;
+  csrf_secret: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+}
+
+export interface LoginAttemptsTable {
+  key: string;
+  failures: number;
+  first_failure_at: Timestamp;
+  blocked_until: Timestamp | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  clients: ClientsTable;
+  client_decisions: ClientDecisionsTable;
+  authorization_codes: AuthorizationCodesTable;
+  grants: GrantsTable;
+  access_tokens: AccessTokensTable;
+  refresh_tokens: RefreshTokensTable;
+  consents: ConsentsTable;
+  sessions: SessionsTable;
+  login_attempts: LoginAttemptsTable;
+}
+
+export type User = Selectable<UsersTable>;
+export type Client = Selectable<ClientsTable>;
+export type NewClient = Insertable<ClientsTable>;
+export type AuthorizationCode = Selectable<AuthorizationCodesTable>;
+export type AccessToken = Selectable<AccessTokensTable>;
+export type RefreshToken = Selectable<RefreshTokensTable>;
+export type ClientDecision = Selectable<ClientDecisionsTable>;

@@ -1,0 +1,47 @@
+import type { FastifyServerOptions } from 'fastify';
+
+/** Query parameters whose values are credentials; masked wherever a URL is logged. */
+const SECRET_PARAMS = /([?&](?:code|access_token|refresh_token|token|client_secret|password|code_verifier)=)[^&#]*/gi;
+
+export function maskUrl(url: string): string {
+  return url.replace(SECRET_PARAMS, '$1[REDACTED]');
+}
+
+/** Every path that may carry a secret is redacted before pino writes a line. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  '*.password',
+  '*.secret',
+  '*.client_secret',
+  '*.code',
+  '*.code_verifier',
+  '*.token',
+  '*.access_token',
+  '*.refresh_token',
+  '*.cookieSecret',
+  'password',
+  'secret',
+  'client_secret',
+  'token',
+  'access_token',
+  'refresh_token',
+  'code',
+];
+
+export function loggerOptions(level: string): FastifyServerOptions['logger'] {
+  return {
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    serializers: {
+      req: (req: { method: string; url: string; ip?: string; id?: string }) => ({
+        method: req.method,
+        url: maskUrl(req.url),
+        remoteAddress: req.ip,
+      }),
+    },
+  };
+}

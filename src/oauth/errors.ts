@@ -1,0 +1,52 @@
+/** Error codes of RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1, RFC 7009 and latch's own. */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'unsupported_response_type'
+  | 'unsupported_token_type'
+  | 'invalid_scope'
+  | 'access_denied'
+  | 'invalid_application_status'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'not_found'
+  | 'rate_limited'
+  | 'server_error'
+  | 'temporarily_unavailable';
+
+const DEFAULT_STATUS: Partial<Record<OAuthErrorCode, number>> = {
+  invalid_client: 401,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  not_found: 404,
+  rate_limited: 429,
+  server_error: 500,
+  temporarily_unavailable: 503,
+};
+
+/**
+ * The one error type: grants, stores' callers and routes throw it, and the one
+ * error handler turns it into an RFC-shaped JSON body or an error page.
+ */
+export class OAuthError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(
+    readonly code: OAuthErrorCode,
+    readonly description: string,
+    options: { status?: number; headers?: Record<string, string> } = {},
+  ) {
+    super(`${code}: ${description}`);
+    this.status = options.status ?? DEFAULT_STATUS[code] ?? 400;
+    this.headers = options.headers ?? {};
+  }
+
+  toJSON(): { error: string; error_description: string } {
+    return { error: this.code, error_description: this.description };
+  }
+}
+
+export const isOAuthError = (e: unknown): e is OAuthError => e instanceof OAuthError;

@@ -1,0 +1,99 @@
+import type { Executor } from './executor.js';
+import type { Client, ClientDecision, ClientStatus, NewClient } from '../db/schema.js';
+
+export function insertClient(db: Executor, client: NewClient): Promise<Client> {
+  return db.insertInto('clients').values(client).returningAll().executeTakeFirstOrThrow();
+}
+
+export function findClientByClientId(db: Executor, clientId: string): Promise<Client | undefined> {
+  return db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+}
+
+export interface ClientWithOwner extends Client {
+  owner_username: string | null;
+}
+
+export function listClients(
+  db: Executor,
+  filter: { ownerId?: string; status?: ClientStatus } = {},
+): Promise<ClientWithOwner[]> {
+  let q = db
+    .selectFrom('clients')
+    .leftJoin('users', 'users.id', 'clients.owner_id')
+    .selectAll('clients')
+    .select('users.username as owner_username')
+    .orderBy('clients.created_at', 'asc')
+    .orderBy('clients.name', 'asc');
+  if (filter.ownerId) q = q.where('clients.owner_id', '=', filter.ownerId);
+  if (filter.status) q = q.where('clients.status', '=', filter.status);
+  return q.execute();
+}
+
+export type ClientChanges = Partial<
+  Pick<
+    Client,
+    | 'name'
+    | 'description'
+    | 'website'
+    | 'redirect_uris'
+    | 'scopes'
+    | 'grant_types'
+    | 'skip_consent'
+    | 'access_token_ttl'
+    | 'refresh_token_ttl'
+    | 'secret_digest'
+    | 'status'
+    | 'status_reason'
+  >
+>;
+
+export function updateClient(
+  db: Executor,
+  clientId: string,
+  changes: ClientChanges,
+  now: Date,
+): Promise<Client | undefined> {
+  return db
+    .updateTable('clients')
+    .set({ ...changes, updated_at: now })
+    .where('client_id', '=', clientId)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function deleteClient(db: Executor, clientId: string): Promise<boolean> {
+  const result = await db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+export async function recordDecision(
+  db: Executor,
+  decision: Pick<ClientDecision, 'client_id' | 'decision' | 'reason' | 'decided_by' | 'decided_at'>,
+): Promise<void> {
+  await db.insertInto('client_decisions').values(decision).execute();
+}
+
+export function listDecisions(db: Executor, clientUuid: string) {
+  return db
+    .selectFrom('client_decisions')
+    .leftJoin('users', 'users.id', 'client_decisions.decided_by')
+    .select([
+      'client_decisions.decision',
+      'client_decisions.reason',
+      'client_decisions.decided_at',
+      'users.username as decided_by_username',
+    ])
+    .where('client_decisions.client_id', '=', clientUuid)
+    .orderBy('client_decisions.decided_at', 'asc')
+    .execute();
+}
+
+/** How many distinct users hold a live grant or a remembered consent for the client. */
+export async function countAuthorizedUsers(db: Executor, clientUuid: string): Promise<number> {
+  const row = await db
+    .selectFrom('consents')
+    .select((eb) => eb.fn.count<number>('user_id').distinct().as('n'))
+    .where('client_id', '=', clientUuid)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

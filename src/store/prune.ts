@@ -1,0 +1,65 @@
+import { sql } from 'kysely';
+import type { Executor } from './executor.js';
+
+export interface PruneCounts {
+  authorization_codes: number;
+  access_tokens: number;
+  refresh_tokens: number;
+  grants: number;
+  sessions: number;
+  login_attempts: number;
+}
+
+/**
+ * Rotated refresh tokens stay until they expire: a replay of one is how reuse is detected.
+ * Deletes, in batches of `batch` rows each in its own short statement, what can
+ * no longer be used: expired codes, tokens expired or revoked before `cutoff`,
+ * grants left with no token, ended sessions and stale sign-in counters.
+ */
+export async function pruneExpired(
+  db: Executor,
+  now: Date,
+  cutoff: Date,
+  batch = 1000,
+): Promise<PruneCounts> {
+  const counts: PruneCounts = {
+    authorization_codes: 0,
+    access_tokens: 0,
+    refresh_tokens: 0,
+    grants: 0,
+    sessions: 0,
+    login_attempts: 0,
+  };
+  const drain = async (table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>) => {
+    for (;;) {
+      const result = await sql<{ n: number }>`
+        with doomed as (select ${sql.ref(key)} from ${sql.table(table)} where ${where} limit ${batch})
+        delete from ${sql.table(table)} where ${sql.ref(key)} in (select ${sql.ref(key)} from doomed)`.execute(db);
+      const n = Number(result.numAffectedRows ?? 0);
+      counts[table] += n;
+      if (n < batch) break;
+    }
+  };
+  await drain('authorization_codes', 'code_digest', sql`expires_at < ${cutoff}`);
+  await drain(
+    'refresh_tokens',
+    'token_digest',
+    sql`expires_at < ${cutoff} or revoked_at < ${cutoff}`,
+  );
+  await drain(
+    'access_tokens',
+    'token_digest',
+    sql`((expires_at < ${cutoff}) or (revoked_at < ${cutoff}))
+        and not exists (select 1 from refresh_tokens r where r.access_token_digest = access_tokens.token_digest)`,
+  );
+  await drain(
+    'grants',
+    'id',
+    sql`created_at < ${cutoff}
+        and not exists (select 1 from access_tokens a where a.grant_id = grants.id)
+        and not exists (select 1 from refresh_tokens r where r.grant_id = grants.id)`,
+  );
+  await drain('sessions', 'id_digest', sql`expires_at < ${now}`);
+  await drain('login_attempts', 'key', sql`first_failure_at < ${cutoff} and (blocked_until is null or blocked_until < ${now})`);
+  return counts;
+}
