@@ -33,9 +33,10 @@ declare module 'fastify' {
   }
 }
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** Found from src/ under vitest and from dist/src/ when built. */
-export const VIEWS_DIR = join(root.endsWith('dist') ? join(root, '..') : root, 'views');
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root, from src/ under vitest and from dist/src/ when built. */
+const ROOT = here.endsWith(join('dist', 'src')) ? join(here, '..', '..') : join(here, '..');
+export const VIEWS_DIR = join(ROOT, 'views');
 
 /** Explicit, small: nothing latch accepts is larger than a registration form. */
 export const BODY_LIMIT = 64 * 1024;

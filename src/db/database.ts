@@ -15,6 +15,8 @@ export interface DatabaseHandle {
   mode: DatabaseMode;
   /** Present in postgres mode, for pool metrics. */
   pool?: pg.Pool;
+  /** Present in embedded mode. */
+  pglite?: PGlite;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,7 @@ export async function openEmbedded(dataDir: string | null, loadDataDir?: Blob): 
   return {
     db,
     mode: 'embedded',
+    pglite,
     close: async () => {
       await db.destroy();
       await pglite.close();

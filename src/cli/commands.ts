@@ -1,0 +1,374 @@
+import type { ParseArgsConfig } from 'node:util';
+import type { Client } from '../db/schema.js';
+import { epochSeconds } from '../clock.js';
+import { createUser } from '../manage/users.js';
+import {
+  decideClient,
+  parseScopeList,
+  registerClient,
+  rotateClientSecret,
+  updateClientSettings,
+  type Decision,
+} from '../manage/clients.js';
+import { createPersonalToken } from '../manage/personal-tokens.js';
+import * as clients from '../store/clients.js';
+import { listPersonalTokens, revokePersonalToken } from '../store/tokens.js';
+import { findUserByUsername } from '../store/users.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { prune } from '../housekeeping.js';
+import { CliError, readStdin } from './io.js';
+import type { CliContext } from './main.js';
+
+export interface Command {
+  usage: string;
+  summary: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  positionals?: number;
+  /** False for `migrate`, which reports the migrations it runs itself. */
+  autoMigrate?: boolean;
+  run(ctx: CliContext): Promise<void>;
+}
+
+const str = (ctx: CliContext, name: string): string | undefined => ctx.values[name] as string | undefined;
+const list = (ctx: CliContext, name: string): string[] | undefined => ctx.values[name] as string[] | undefined;
+
+function seconds(ctx: CliContext, name: string): number | undefined {
+  const v = str(ctx, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new CliError(`--${name} expects a whole number of seconds above 0 (got "${v}")`, 2);
+  return Number(v);
+}
+
+async function clientArg(ctx: CliContext): Promise<Client> {
+  const id = ctx.positionals[0]!;
+  const client = await clients.findClientByClientId(ctx.db, id);
+  if (!client) throw new CliError(`no client with client_id "${id}"`);
+  return client;
+}
+
+async function userArg(ctx: CliContext, username: string) {
+  const user = await findUserByUsername(ctx.db, username);
+  if (!user) throw new CliError(`no user named "${username}"`);
+  return user;
+}
+
+/** The public view of a client: everything but the secret. */
+function clientView(c: Client, owner: string | null) {
+  return {
+    client_id: c.client_id,
+    name: c.name,
+    description: c.description,
+    website: c.website,
+    status: c.status,
+    status_reason: c.status_reason,
+    owner,
+    confidential: c.is_confidential,
+    redirect_uris: c.redirect_uris,
+    scopes: c.scopes,
+    grant_types: c.grant_types,
+    skip_consent: c.skip_consent,
+    access_token_ttl: c.access_token_ttl,
+    refresh_token_ttl: c.refresh_token_ttl,
+    created_at: epochSeconds(c.created_at),
+  };
+}
+
+function describeClient(c: ReturnType<typeof clientView>): string {
+  return [
+    `client_id:      ${c.client_id}`,
+    `name:           ${c.name}`,
+    `status:         ${c.status}${c.status_reason ? ` (${c.status_reason})` : ''}`,
+    `owner:          ${c.owner ?? '-'}`,
+    `type:           ${c.confidential ? 'confidential' : 'public'}`,
+    `redirect URIs:  ${c.redirect_uris.join(' ') || '-'}`,
+    `scopes:         ${c.scopes.join(' ')}`,
+    `grant types:    ${c.grant_types.join(',')}`,
+    `skip consent:   ${c.skip_consent ? 'yes' : 'no'}`,
+  ].join('\n');
+}
+
+const clientSettingOptions = {
+  name: { type: 'string' },
+  description: { type: 'string' },
+  website: { type: 'string' },
+  'redirect-uri': { type: 'string', multiple: true },
+  scope: { type: 'string' },
+  'grant-types': { type: 'string' },
+  'skip-consent': { type: 'boolean' },
+  'access-token-ttl': { type: 'string' },
+  'refresh-token-ttl': { type: 'string' },
+} as const;
+
+function clientSettings(ctx: CliContext) {
+  return {
+    name: str(ctx, 'name'),
+    description: str(ctx, 'description'),
+    website: str(ctx, 'website'),
+    redirectUris: list(ctx, 'redirect-uri'),
+    scopes: parseScopeList(str(ctx, 'scope')),
+    grantTypes: str(ctx, 'grant-types')?.split(',').map((g) => g.trim()).filter(Boolean),
+    skipConsent: ctx.values['skip-consent'] as boolean | undefined,
+    accessTokenTtl: seconds(ctx, 'access-token-ttl'),
+    refreshTokenTtl: seconds(ctx, 'refresh-token-ttl'),
+  };
+}
+
+function decision(kind: Decision, summary: string): Command {
+  return {
+    usage: kind === 'deny' ? 'ID --reason TEXT' : 'ID [--reason TEXT]',
+    summary,
+    positionals: 1,
+    options: { reason: { type: 'string' } },
+    async run(ctx) {
+      const client = await clientArg(ctx);
+      const updated = await decideClient(ctx.db, ctx.clock, client, kind, { userId: null, reason: str(ctx, 'reason') });
+      ctx.print({ client_id: updated.client_id, status: updated.status }, `${updated.client_id}: ${updated.status}`);
+    },
+  };
+}
+
+export const COMMANDS: Record<string, Command> = {
+  migrate: {
+    usage: '',
+    summary: 'Runs every pending migration (the server also does this at start).',
+    options: {},
+    autoMigrate: false,
+    async run(ctx) {
+      const results = await migrateToLatest(ctx.db);
+      const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
+      ctx.print({ applied }, applied.length > 0 ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    },
+  },
+
+  'user create': {
+    usage: '--username U (--password P | --password-stdin) [--email E] [--admin]',
+    summary: 'Creates a user. --password-stdin reads the password from standard input, keeping it out of shell history.',
+    options: {
+      username: { type: 'string' },
+      password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      email: { type: 'string' },
+      admin: { type: 'boolean' },
+    },
+    async run(ctx) {
+      const username = str(ctx, 'username');
+      if (!username) throw new CliError('--username is required', 2);
+      const fromStdin = ctx.values['password-stdin'] === true;
+      if (fromStdin === (str(ctx, 'password') !== undefined)) throw new CliError('give exactly one of --password and --password-stdin', 2);
+      const password = fromStdin ? await readStdin(ctx.io.stdin) : str(ctx, 'password')!;
+      const user = await createUser(ctx.db, ctx.clock, {
+        username,
+        password,
+        email: str(ctx, 'email') ?? null,
+        isAdmin: ctx.values.admin === true,
+      });
+      ctx.print({ id: user.id, username: user.username }, `created user ${user.username} (${user.id})${user.is_admin ? ', administrator' : ''}`);
+    },
+  },
+
+  'client create': {
+    usage:
+      '--name N --redirect-uri URI... [--scope "read write"] [--grant-types authorization_code,refresh_token,password,client_credentials,implicit] [--public] [--skip-consent] [--access-token-ttl S] [--refresh-token-ttl S] [--owner U] [--description D] [--website URL]',
+    summary: 'Registers a client. The secret is printed once: store it now. --redirect-uri repeats; urn:ietf:wg:oauth:2.0:oob is allowed.',
+    options: { ...clientSettingOptions, public: { type: 'boolean' }, owner: { type: 'string' } },
+    async run(ctx) {
+      const settings = clientSettings(ctx);
+      if (!settings.name) throw new CliError('--name is required', 2);
+      const ownerName = str(ctx, 'owner');
+      const owner = ownerName ? await userArg(ctx, ownerName) : undefined;
+      const { client, secret } = await registerClient(ctx.db, ctx.clock, ctx.config, {
+        ...settings,
+        name: settings.name,
+        redirectUris: settings.redirectUris ?? [],
+        confidential: ctx.values.public !== true,
+        ownerId: owner?.id ?? null,
+      });
+      const view = clientView(client, owner?.username ?? null);
+      const { client_id, ...rest } = view;
+      ctx.print(
+        { client_id, client_secret: secret, ...rest },
+        `${describeClient(view)}\nclient_secret:  ${secret ?? '(public client: none)'}\n${secret ? '\nThe secret is shown only now. Store it safely.' : ''}`,
+      );
+    },
+  },
+
+  'client list': {
+    usage: '[--status pending|active|suspended|denied] [--owner U]',
+    summary: 'Lists clients with their status and owner; never a secret.',
+    options: { status: { type: 'string' }, owner: { type: 'string' } },
+    async run(ctx) {
+      const status = str(ctx, 'status');
+      if (status && !['pending', 'active', 'suspended', 'denied'].includes(status)) {
+        throw new CliError('--status expects pending, active, suspended or denied', 2);
+      }
+      const ownerName = str(ctx, 'owner');
+      const owner = ownerName ? await userArg(ctx, ownerName) : undefined;
+      const rows = await clients.listClients(ctx.db, { status: status as Client['status'] | undefined, ownerId: owner?.id });
+      const views = rows.map((r) => clientView(r, r.owner_username));
+      ctx.print(
+        { clients: views },
+        views.length === 0
+          ? 'no clients'
+          : views.map((v) => `${v.client_id}  ${v.status.padEnd(9)}  ${(v.owner ?? '-').padEnd(12)}  ${v.name}`).join('\n'),
+      );
+    },
+  },
+
+  'client show': {
+    usage: 'ID',
+    summary: 'Shows one client and its approval history; never the secret.',
+    positionals: 1,
+    options: {},
+    async run(ctx) {
+      const client = await clientArg(ctx);
+      const rows = await clients.listClients(ctx.db, {});
+      const owner = rows.find((r) => r.id === client.id)?.owner_username ?? null;
+      const decisions = (await clients.listDecisions(ctx.db, client.id)).map((d) => ({
+        decision: d.decision,
+        reason: d.reason,
+        decided_by: d.decided_by_username,
+        decided_at: epochSeconds(d.decided_at),
+      }));
+      const view = clientView(client, owner);
+      ctx.print(
+        { ...view, decisions },
+        describeClient(view) +
+          decisions.map((d) => `\n${new Date(d.decided_at * 1000).toISOString()}  ${d.decision}${d.reason ? `: ${d.reason}` : ''} (${d.decided_by ?? 'command line'})`).join(''),
+      );
+    },
+  },
+
+  'client update': {
+    usage: 'ID [--name N] [--redirect-uri URI...] [--scope S] [--grant-types G,...] [--skip-consent] [--access-token-ttl S] [--refresh-token-ttl S] [--description D] [--website URL]',
+    summary: 'Changes a client\'s settings; --redirect-uri replaces the whole list.',
+    positionals: 1,
+    options: clientSettingOptions,
+    async run(ctx) {
+      const client = await clientArg(ctx);
+      const updated = await updateClientSettings(ctx.db, ctx.clock, ctx.config, client, clientSettings(ctx));
+      const view = clientView(updated, null);
+      ctx.print(view, describeClient(view));
+    },
+  },
+
+  'client approve': decision('approve', 'Activates a pending (or denied) client.'),
+  'client deny': decision('deny', 'Denies a pending client; the owner sees the reason.'),
+  'client suspend': decision('suspend', 'Suspends a client and ends its live tokens.'),
+  'client reinstate': decision('reinstate', 'Makes a suspended or denied client active again.'),
+
+  'client rotate-secret': {
+    usage: 'ID',
+    summary: 'Replaces the client secret; the old one stops working at once. The new one is printed once.',
+    positionals: 1,
+    options: {},
+    async run(ctx) {
+      const client = await clientArg(ctx);
+      const secret = await rotateClientSecret(ctx.db, ctx.clock, client);
+      ctx.print(
+        { client_id: client.client_id, client_secret: secret },
+        `client_id:      ${client.client_id}\nclient_secret:  ${secret}\n\nThe secret is shown only now. Store it safely.`,
+      );
+    },
+  },
+
+  'client delete': {
+    usage: 'ID',
+    summary: 'Deletes a client with every code, token and consent it had.',
+    positionals: 1,
+    options: {},
+    async run(ctx) {
+      const client = await clientArg(ctx);
+      await clients.deleteClient(ctx.db, client.client_id);
+      ctx.print({ client_id: client.client_id, deleted: true }, `deleted ${client.client_id}`);
+    },
+  },
+
+  'token create': {
+    usage: '--client ID [--user U] [--scope S] [--ttl S] [--label L]',
+    summary: 'Creates a personal ("test") access token, printed once. It does not expire unless --ttl is given.',
+    options: { client: { type: 'string' }, user: { type: 'string' }, scope: { type: 'string' }, ttl: { type: 'string' }, label: { type: 'string' } },
+    async run(ctx) {
+      const clientId = str(ctx, 'client');
+      if (!clientId) throw new CliError('--client is required', 2);
+      const client = await clients.findClientByClientId(ctx.db, clientId);
+      if (!client) throw new CliError(`no client with client_id "${clientId}"`);
+      const username = str(ctx, 'user');
+      const user = username ? await userArg(ctx, username) : undefined;
+      const token = await createPersonalToken(ctx.db, ctx.clock, ctx.config, {
+        client,
+        userId: user?.id ?? null,
+        scope: parseScopeList(str(ctx, 'scope')),
+        ttl: seconds(ctx, 'ttl'),
+        label: str(ctx, 'label'),
+      });
+      const expiresAt = token.expires_at ? epochSeconds(token.expires_at) : null;
+      ctx.print(
+        { token: token.token, id: token.id, scope: token.scope, expires_at: expiresAt },
+        `token:    ${token.token}\nid:       ${token.id}\nscope:    ${token.scope}\nexpires:  ${token.expires_at ? token.expires_at.toISOString() : 'never'}\n\nThe token is shown only now.`,
+      );
+    },
+  },
+
+  'token list': {
+    usage: '--client ID [--user U]',
+    summary: 'Lists an app\'s personal tokens (never the tokens themselves).',
+    options: { client: { type: 'string' }, user: { type: 'string' } },
+    async run(ctx) {
+      const clientId = str(ctx, 'client');
+      if (!clientId) throw new CliError('--client is required', 2);
+      const client = await clients.findClientByClientId(ctx.db, clientId);
+      if (!client) throw new CliError(`no client with client_id "${clientId}"`);
+      const username = str(ctx, 'user');
+      const user = username ? await userArg(ctx, username) : undefined;
+      const rows = await listPersonalTokens(ctx.db, client.id, user?.id);
+      const tokens = rows.map((r) => ({
+        id: r.id,
+        label: r.label,
+        user: r.username,
+        scope: r.scope,
+        created_at: epochSeconds(r.created_at),
+        expires_at: r.expires_at ? epochSeconds(r.expires_at) : null,
+        revoked: r.revoked_at !== null,
+      }));
+      ctx.print(
+        { tokens },
+        tokens.length === 0
+          ? 'no personal tokens'
+          : tokens.map((t) => `${t.id}  ${t.revoked ? 'revoked' : 'live   '}  ${(t.user ?? '-').padEnd(12)}  ${t.scope}  ${t.label ?? ''}`).join('\n'),
+      );
+    },
+  },
+
+  'token revoke': {
+    usage: 'TOKEN_ID --client ID',
+    summary: 'Revokes one personal token by the id `token list` shows.',
+    positionals: 1,
+    options: { client: { type: 'string' } },
+    async run(ctx) {
+      const clientId = str(ctx, 'client');
+      if (!clientId) throw new CliError('--client is required', 2);
+      const tokenId = ctx.positionals[0]!;
+      if (!/^[0-9a-f-]{36}$/i.test(tokenId)) throw new CliError(`"${tokenId}" is not a token id (see latch token list)`, 2);
+      const client = await clients.findClientByClientId(ctx.db, clientId);
+      if (!client) throw new CliError(`no client with client_id "${clientId}"`);
+      const revoked = await revokePersonalToken(ctx.db, client.id, tokenId, ctx.clock.now());
+      if (!revoked) throw new CliError(`no live personal token ${tokenId} for that client`);
+      ctx.print({ id: tokenId, revoked: true }, `revoked ${tokenId}`);
+    },
+  },
+
+  prune: {
+    usage: '',
+    summary: 'Deletes expired codes and sessions, and tokens expired or revoked over a day ago, in small batches.',
+    options: {},
+    async run(ctx) {
+      const counts = await prune(ctx.db, ctx.clock);
+      ctx.print(
+        { deleted: counts },
+        Object.entries(counts)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\n'),
+      );
+    },
+  },
+};

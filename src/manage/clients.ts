@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database, Client, ClientStatus } from '../db/schema.js';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import { digest, newClientId, newSecret, PREFIX } from '../crypto/secrets.js';
+import { parseScope } from '../oauth/scopes.js';
+import * as clients from '../store/clients.js';
+import { revokeClientTokens } from '../store/tokens.js';
+import { inTransaction } from '../store/transaction.js';
+import { redirectUriProblem } from './redirect-uris.js';
+import { ValidationError } from './validation.js';
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+export const DEFAULT_GRANT_TYPES: GrantType[] = ['authorization_code', 'refresh_token'];
+/** Grants that need the client to keep a secret. */
+const CONFIDENTIAL_ONLY: GrantType[] = ['client_credentials', 'password'];
+const MAX_TTL = 10 * 365 * 24 * 3600;
+
+export interface ClientInput {
+  name: string;
+  description?: string;
+  website?: string | null;
+  redirectUris: string[];
+  scopes?: string[];
+  grantTypes?: string[];
+  confidential?: boolean;
+  skipConsent?: boolean;
+  accessTokenTtl?: number | null;
+  refreshTokenTtl?: number | null;
+}
+
+interface ValidClient {
+  name: string;
+  description: string;
+  website: string | null;
+  redirect_uris: string[];
+  scopes: string[];
+  grant_types: GrantType[];
+  skip_consent: boolean;
+  access_token_ttl: number | null;
+  refresh_token_ttl: number | null;
+}
+
+/** Checks a registration; throws ValidationError naming each bad field. */
+export function validateClient(config: Config, input: ClientInput, confidential: boolean): ValidClient {
+  const problems: Record<string, string> = {};
+  const name = input.name.trim();
+  if (name.length === 0 || name.length > 100) problems.name = 'must be 1-100 characters';
+  const description = (input.description ?? '').trim();
+  if (description.length > 1000) problems.description = 'must be at most 1000 characters';
+  let website: string | null = input.website?.trim() || null;
+  if (website) {
+    try {
+      const u = new URL(website);
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') problems.website = 'must be an http(s) URL';
+    } catch {
+      problems.website = 'must be an absolute URL';
+    }
+  }
+  const redirectUris = [...new Set(input.redirectUris.map((u) => u.trim()).filter((u) => u.length > 0))];
+  const grantTypes = [...new Set(input.grantTypes ?? DEFAULT_GRANT_TYPES)];
+  const needsRedirect = grantTypes.includes('authorization_code') || grantTypes.includes('implicit');
+  if (needsRedirect && redirectUris.length === 0) {
+    problems.redirect_uris = 'at least one is needed for the authorization_code and implicit grants';
+  } else if (redirectUris.length > 20) {
+    problems.redirect_uris = 'at most 20 are allowed';
+  } else {
+    for (const uri of redirectUris) {
+      const p = redirectUriProblem(uri);
+      if (p) {
+        problems.redirect_uris = `${uri} ${p}`;
+        break;
+      }
+    }
+  }
+  const scopes = input.scopes ? [...new Set(input.scopes)] : [...config.scopes];
+  const unknown = scopes.filter((s) => !config.scopes.includes(s));
+  if (unknown.length > 0) problems.scopes = `unknown scope ${unknown.join(', ')}; known: ${config.scopes.join(' ')}`;
+  else if (scopes.length === 0) problems.scopes = 'choose at least one';
+  const badGrant = grantTypes.filter((g) => !(GRANT_TYPES as readonly string[]).includes(g));
+  if (badGrant.length > 0) problems.grant_types = `unknown grant type ${badGrant.join(', ')}; known: ${GRANT_TYPES.join(', ')}`;
+  else if (grantTypes.length === 0) problems.grant_types = 'choose at least one';
+  else if (!confidential) {
+    const forbidden = grantTypes.filter((g) => CONFIDENTIAL_ONLY.includes(g as GrantType));
+    if (forbidden.length > 0) problems.grant_types = `public clients cannot use ${forbidden.join(' or ')}`;
+  }
+  for (const [field, value] of [
+    ['access_token_ttl', input.accessTokenTtl],
+    ['refresh_token_ttl', input.refreshTokenTtl],
+  ] as const) {
+    if (value !== undefined && value !== null && (!Number.isInteger(value) || value <= 0 || value > MAX_TTL)) {
+      problems[field] = `must be a whole number of seconds from 1 to ${MAX_TTL}`;
+    }
+  }
+  if (Object.keys(problems).length > 0) throw new ValidationError(problems);
+  return {
+    name,
+    description,
+    website,
+    redirect_uris: redirectUris,
+    scopes,
+    grant_types: grantTypes as GrantType[],
+    skip_consent: input.skipConsent ?? false,
+    access_token_ttl: input.accessTokenTtl ?? null,
+    refresh_token_ttl: input.refreshTokenTtl ?? null,
+  };
+}
+
+export interface RegisteredClient {
+  client: Client;
+  /** Shown once; only its digest is stored. Null for public clients. */
+  secret: string | null;
+}
+
+export async function registerClient(
+  db: Kysely<Database>,
+  clock: Clock,
+  config: Config,
+  input: ClientInput & { ownerId?: string | null },
+): Promise<RegisteredClient> {
+  const confidential = input.confidential ?? true;
+  const valid = validateClient(config, input, confidential);
+  const secret = confidential ? newSecret(PREFIX.clientSecret) : null;
+  const now = clock.now();
+  const status: ClientStatus = config.appApproval === 'manual' ? 'pending' : 'active';
+  const client = await clients.insertClient(db, {
+    id: randomUUID(),
+    client_id: newClientId(),
+    secret_digest: secret ? digest(secret) : null,
+    ...valid,
+    owner_id: input.ownerId ?? null,
+    status,
+    status_reason: null,
+    is_confidential: confidential,
+    created_at: now,
+    updated_at: now,
+  });
+  return { client, secret };
+}
+
+export async function updateClientSettings(
+  db: Kysely<Database>,
+  clock: Clock,
+  config: Config,
+  client: Client,
+  input: Partial<ClientInput>,
+): Promise<Client> {
+  const valid = validateClient(
+    config,
+    {
+      name: input.name ?? client.name,
+      description: input.description ?? client.description,
+      website: input.website !== undefined ? input.website : client.website,
+      redirectUris: input.redirectUris ?? client.redirect_uris,
+      scopes: input.scopes ?? client.scopes,
+      grantTypes: input.grantTypes ?? client.grant_types,
+      skipConsent: input.skipConsent ?? client.skip_consent,
+      accessTokenTtl: input.accessTokenTtl !== undefined ? input.accessTokenTtl : client.access_token_ttl,
+      refreshTokenTtl: input.refreshTokenTtl !== undefined ? input.refreshTokenTtl : client.refresh_token_ttl,
+    },
+    client.is_confidential,
+  );
+  const updated = await clients.updateClient(db, client.client_id, valid, clock.now());
+  if (!updated) throw new ValidationError({ client: 'no longer exists' });
+  return updated;
+}
+
+/** A new secret replaces the old one at once; returns it to be shown once. */
+export async function rotateClientSecret(db: Kysely<Database>, clock: Clock, client: Client): Promise<string> {
+  if (!client.is_confidential) throw new ValidationError({ client: 'is public and has no secret' });
+  const secret = newSecret(PREFIX.clientSecret);
+  await clients.updateClient(db, client.client_id, { secret_digest: digest(secret) }, clock.now());
+  return secret;
+}
+
+export type Decision = 'approve' | 'deny' | 'suspend' | 'reinstate';
+
+const NEXT_STATUS: Record<Decision, { from: ClientStatus[]; to: ClientStatus }> = {
+  approve: { from: ['pending', 'denied'], to: 'active' },
+  deny: { from: ['pending'], to: 'denied' },
+  suspend: { from: ['active', 'pending'], to: 'suspended' },
+  reinstate: { from: ['suspended', 'denied'], to: 'active' },
+};
+
+/**
+ * Applies an administrator's decision, records who made it and when, and ends
+ * the client's live tokens when it stops being active.
+ */
+export async function decideClient(
+  db: Kysely<Database>,
+  clock: Clock,
+  client: Client,
+  decision: Decision,
+  by: { userId: string | null; reason?: string | null },
+): Promise<Client> {
+  const rule = NEXT_STATUS[decision];
+  if (!rule.from.includes(client.status)) {
+    throw new ValidationError({ status: `cannot ${decision} a client that is ${client.status}` });
+  }
+  const reason = by.reason?.trim() || null;
+  if (decision === 'deny' && !reason) throw new ValidationError({ reason: 'say why, so the owner knows what to fix' });
+  const now = clock.now();
+  return inTransaction(db, async (trx) => {
+    const updated = await clients.updateClient(trx, client.client_id, { status: rule.to, status_reason: reason }, now);
+    if (!updated) throw new ValidationError({ client: 'no longer exists' });
+    await clients.recordDecision(trx, { client_id: client.id, decision, reason, decided_by: by.userId, decided_at: now });
+    if (rule.to !== 'active') await revokeClientTokens(trx, client.id, now);
+    return updated;
+  });
+}
+
+export function parseScopeList(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : parseScope(value.replace(/,/g, ' '));
+}

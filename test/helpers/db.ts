@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { openEmbedded, openPostgres, type DatabaseHandle } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+
+export interface TestDatabase extends DatabaseHandle {
+  /** The connection string of this file's own database (PostgreSQL only). */
+  url: string | undefined;
+}
+
+export const onPostgres = (): boolean => inject('postgresUrl') !== undefined;
+
+/**
+ * A migrated database of this test file's own: on PostgreSQL a fresh database
+ * (dropped by close), on PGlite a fresh in-memory instance from the migrated dump.
+ */
+export async function testDatabase(): Promise<TestDatabase> {
+  const serverUrl = inject('postgresUrl');
+  if (!serverUrl) {
+    const dump = readFileSync(inject('pgliteDump')!);
+    const handle = await openEmbedded(null, new Blob([dump]));
+    return { ...handle, url: undefined };
+  }
+  const name = `latch_test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(serverUrl, `create database ${name}`);
+  const url = withDatabase(serverUrl, name);
+  const handle = openPostgres(url);
+  await migrateToLatest(handle.db);
+  return {
+    ...handle,
+    url,
+    close: async () => {
+      await handle.close();
+      await adminQuery(serverUrl, `drop database if exists ${name} with (force)`);
+    },
+  };
+}
+
+export function withDatabase(serverUrl: string, name: string): string {
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function adminQuery(serverUrl: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
