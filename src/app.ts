@@ -7,6 +7,7 @@ import { Eta } from 'eta';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import type { Config } from './config.js';
 import type { Clock } from './clock.js';
 import type { Database } from './db/schema.js';
@@ -14,6 +15,8 @@ import { loggerOptions } from './logger.js';
 import { errorHandler, notFoundHandler } from './web/error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { staticRoutes } from './routes/static.js';
+import { installMetrics } from './routes/metrics.js';
+import { createMetricsRegistry } from './metrics.js';
 
 export interface AppDeps {
   config: Config;
@@ -21,6 +24,8 @@ export interface AppDeps {
   clock: Clock;
   /** Signs cookies; server.ts resolves it from config or the data directory. */
   cookieSecret: string;
+  /** The PostgreSQL pool behind `db`, when there is one: its use is exported as metrics. */
+  pool?: pg.Pool;
 }
 
 declare module 'fastify' {
@@ -84,6 +89,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  installMetrics(app, createMetricsRegistry(deps.pool));
 
   await app.register(healthRoutes);
   await app.register(staticRoutes);

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     fail(`cannot open the database: ${(err as Error).message}`);
   }
 
-  const app = await buildApp({ config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config) });
+  const app = await buildApp({ config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), pool: handle.pool });
   const stopPruning = startPruneTimer(config.pruneInterval, handle.db, systemClock, app.log);
 
   try {

@@ -22,7 +22,7 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
   const handle = await testDatabase();
   const config = testConfig(env);
   const clock = new ManualClock();
-  const app = await buildApp({ config, db: handle.db, clock, cookieSecret: 'test-cookie-secret-0123456789abcdef' }, { logger: false });
+  const app = await buildApp({ config, db: handle.db, clock, cookieSecret: 'test-cookie-secret-0123456789abcdef', pool: handle.pool }, { logger: false });
   await app.ready();
   return {
     app,
