@@ -32,9 +32,10 @@ export async function pruneExpired(
   };
   const drain = async (table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>) => {
     for (;;) {
-      const result = await sql<{ n: number }>`
-        with doomed as (select ${sql.ref(key)} from ${sql.table(table)} where ${where} limit ${batch})
-        delete from ${sql.table(table)} where ${sql.ref(key)} in (select ${sql.ref(key)} from doomed)`.execute(db);
+      // A plain DELETE (not WITH … DELETE): both drivers report its row count.
+      const result = await sql`
+        delete from ${sql.table(table)}
+        where ${sql.ref(key)} in (select ${sql.ref(key)} from ${sql.table(table)} where ${where} limit ${batch})`.execute(db);
       const n = Number(result.numAffectedRows ?? 0);
       counts[table] += n;
       if (n < batch) break;

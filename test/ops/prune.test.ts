@@ -1,0 +1,199 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { FastifyBaseLogger } from 'fastify';
+import { sql } from 'kysely';
+import { ManualClock, addSeconds } from '../../src/clock.js';
+import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
+import { openPostgres } from '../../src/db/database.js';
+import { PRUNE_RETENTION_SECONDS, startPruneTimer } from '../../src/housekeeping.js';
+import { createPersonalToken } from '../../src/manage/personal-tokens.js';
+import { mintForNewGrant, mintTokens } from '../../src/oauth/mint.js';
+import { insertCode } from '../../src/store/codes.js';
+import { recordFailure } from '../../src/store/login-attempts.js';
+import { pruneExpired } from '../../src/store/prune.js';
+import { insertSession } from '../../src/store/sessions.js';
+import { retireRefreshToken, revokeGrants } from '../../src/store/tokens.js';
+import { testConfig } from '../helpers/app.js';
+import { cli } from '../helpers/cli.js';
+import { testDatabase, type TestDatabase } from '../helpers/db.js';
+import { makeClient, makeUser } from '../helpers/fixtures.js';
+
+const DAY = 24 * 3600;
+let t: TestDatabase;
+const config = testConfig();
+const clock = new ManualClock();
+const ctx = () => ({ db: t.db, clock, config });
+
+beforeAll(async () => {
+  t = await testDatabase();
+});
+afterAll(() => t.close());
+
+async function code(clientId: string, userId: string, expiresAt: Date) {
+  const value = newSecret(PREFIX.code);
+  await insertCode(t.db, {
+    code_digest: digest(value),
+    client_id: clientId,
+    user_id: userId,
+    redirect_uri: 'https://app.example/callback',
+    scope: 'read',
+    code_challenge: null,
+    code_challenge_method: null,
+    expires_at: expiresAt,
+    created_at: clock.now(),
+  });
+  return digest(value);
+}
+
+async function session(userId: string, expiresAt: Date) {
+  const id = digest(newSecret(PREFIX.session));
+  await insertSession(t.db, { id_digest: id, user_id: userId, csrf_secret: 'c', created_at: clock.now(), expires_at: expiresAt });
+  return id;
+}
+
+const KEY = { authorization_codes: 'code_digest', access_tokens: 'token_digest', refresh_tokens: 'token_digest', sessions: 'id_digest' } as const;
+const exists = async (table: keyof typeof KEY, key: string) => {
+  const rows = await sql`select 1 from ${sql.table(table)} where ${sql.ref(KEY[table])} = ${key}`.execute(t.db);
+  return rows.rows.length === 1;
+};
+const grantExists = async (id: string) => (await t.db.selectFrom('grants').select('id').where('id', '=', id).execute()).length === 1;
+const grantOf = async (refreshToken: string) =>
+  (await t.db.selectFrom('refresh_tokens').select('grant_id').where('token_digest', '=', digest(refreshToken)).executeTakeFirstOrThrow()).grant_id;
+
+describe('bin/latch prune', () => {
+  it('deletes what ended beyond retention and keeps live rows and rotated-but-unexpired refresh tokens', async () => {
+    const user = await makeUser(ctx());
+    const client = await makeClient(ctx());
+    const t0 = clock.now();
+    const mint = (withRefresh: boolean) =>
+      mintForNewGrant(t.db, config, { client, userId: user.id, scope: 'read', now: clock.now(), withRefresh, codeDigest: null });
+
+    // Ended long ago by the time prune runs (two days after t0).
+    const oldCode = await code(client.id, user.id, addSeconds(t0, 60));
+    const revokedFamily = await mint(true);
+    const revokedGrant = await grantOf(revokedFamily.refresh_token!);
+    await revokeGrants(t.db, [revokedGrant], t0);
+    const machine = await mintTokens(t.db, config, { client, userId: null, scope: 'read', now: t0, grantId: null, withRefresh: false });
+    const oldSession = await session(user.id, addSeconds(t0, 3600));
+    await recordFailure(t.db, 'user:someone', t0, addSeconds(t0, -900));
+
+    // A rotated refresh token stays until it expires: replaying it is how reuse is detected.
+    const rotatedFamily = await mint(true);
+    await retireRefreshToken(t.db, digest(rotatedFamily.refresh_token!), t0);
+
+    // Live, or ended within the retention period.
+    const personal = await createPersonalToken(t.db, clock, config, { client, userId: user.id });
+    const liveSession = await session(user.id, addSeconds(t0, 30 * DAY));
+    const recentlyRevoked = await mint(true);
+    clock.advance(1.5 * DAY);
+    await revokeGrants(t.db, [await grantOf(recentlyRevoked.refresh_token!)], clock.now());
+    clock.advance(0.5 * DAY);
+    const liveCode = await code(client.id, user.id, addSeconds(clock.now(), 60));
+    const livePair = await mint(true);
+
+    const r = await cli(['prune', '--json'], { clock, openDb: async () => ({ ...t, close: async () => {} }) });
+    expect(r.code).toBe(0);
+    expect(r.json.deleted).toEqual({
+      authorization_codes: 1,
+      access_tokens: 2,
+      refresh_tokens: 1,
+      grants: 1,
+      sessions: 1,
+      login_attempts: 1,
+    });
+
+    expect(await exists('authorization_codes', oldCode)).toBe(false);
+    expect(await exists('access_tokens', digest(revokedFamily.access_token))).toBe(false);
+    expect(await exists('refresh_tokens', digest(revokedFamily.refresh_token!))).toBe(false);
+    expect(await grantExists(revokedGrant)).toBe(false);
+    expect(await exists('access_tokens', digest(machine.access_token))).toBe(false);
+    expect(await exists('sessions', oldSession)).toBe(false);
+    expect(await t.db.selectFrom('login_attempts').selectAll().execute()).toEqual([]);
+
+    expect(await exists('refresh_tokens', digest(rotatedFamily.refresh_token!))).toBe(true);
+    expect(await exists('access_tokens', digest(rotatedFamily.access_token))).toBe(true);
+    expect(await grantExists(await grantOf(rotatedFamily.refresh_token!))).toBe(true);
+    expect(await exists('access_tokens', digest(personal.token))).toBe(true);
+    expect(await exists('sessions', liveSession)).toBe(true);
+    expect(await exists('refresh_tokens', digest(recentlyRevoked.refresh_token!))).toBe(true);
+    expect(await exists('access_tokens', digest(recentlyRevoked.access_token))).toBe(true);
+    expect(await exists('authorization_codes', liveCode)).toBe(true);
+    expect(await exists('access_tokens', digest(livePair.access_token))).toBe(true);
+    expect(await exists('refresh_tokens', digest(livePair.refresh_token!))).toBe(true);
+
+    // A second run finds nothing more.
+    const again = await cli(['prune', '--json'], { clock, openDb: async () => ({ ...t, close: async () => {} }) });
+    expect(Object.values(again.json.deleted)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('deletes in batches of the given size until nothing is left', async () => {
+    const user = await makeUser(ctx());
+    const client = await makeClient(ctx());
+    const expired = addSeconds(clock.now(), -2 * PRUNE_RETENTION_SECONDS);
+    const digests = [];
+    for (let i = 0; i < 7; i++) digests.push(await code(client.id, user.id, expired));
+    const now = clock.now();
+    const counts = await pruneExpired(t.db, now, addSeconds(now, -PRUNE_RETENTION_SECONDS), 2);
+    expect(counts.authorization_codes).toBe(7);
+    for (const d of digests) expect(await exists('authorization_codes', d)).toBe(false);
+  });
+});
+
+describe('LATCH_PRUNE_INTERVAL timer', () => {
+  const logger = () => ({ info: vi.fn(), warn: vi.fn() }) as unknown as FastifyBaseLogger & { info: ReturnType<typeof vi.fn>; warn: ReturnType<typeof vi.fn> };
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('is off at 0: no timer is started', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const stop = startPruneTimer(0, t.db, clock, logger());
+    expect(vi.getTimerCount()).toBe(0);
+    stop();
+  });
+
+  it('prunes every interval, and not after it is stopped', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const user = await makeUser(ctx());
+    const first = await session(user.id, addSeconds(clock.now(), -60));
+    const log = logger();
+    const stop = startPruneTimer(30, t.db, clock, log);
+
+    vi.advanceTimersByTime(29_000);
+    expect(log.info).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1_000);
+    await vi.waitFor(() => expect(log.info).toHaveBeenCalledTimes(1), { timeout: 10_000 });
+    expect(log.info.mock.calls[0]![1]).toBe('pruned expired rows');
+    expect(log.info.mock.calls[0]![0].pruned.sessions).toBe(1);
+    expect(await exists('sessions', first)).toBe(false);
+
+    const second = await session(user.id, addSeconds(clock.now(), -60));
+    vi.advanceTimersByTime(30_000);
+    await vi.waitFor(() => expect(log.info).toHaveBeenCalledTimes(2), { timeout: 10_000 });
+    expect(await exists('sessions', second)).toBe(false);
+
+    stop();
+    const third = await session(user.id, addSeconds(clock.now(), -60));
+    vi.advanceTimersByTime(120_000);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(log.info).toHaveBeenCalledTimes(2);
+    expect(await exists('sessions', third)).toBe(true);
+  });
+
+  it('logs a failed prune as a warning, without the process dying, and tries again next time', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const dead = openPostgres('postgres://postgres@127.0.0.1:9/none', { connectionTimeoutMillis: 300 });
+    const log = logger();
+    const stop = startPruneTimer(10, dead.db, clock, log);
+    try {
+      vi.advanceTimersByTime(10_000);
+      await vi.waitFor(() => expect(log.warn).toHaveBeenCalledTimes(1), { timeout: 10_000 });
+      expect(log.warn.mock.calls[0]![1]).toBe('prune failed; will retry');
+      vi.advanceTimersByTime(10_000);
+      await vi.waitFor(() => expect(log.warn).toHaveBeenCalledTimes(2), { timeout: 10_000 });
+      expect(log.info).not.toHaveBeenCalled();
+    } finally {
+      stop();
+      await dead.close();
+    }
+  });
+});
