@@ -17,6 +17,9 @@ import { healthRoutes } from './routes/health.js';
 import { staticRoutes } from './routes/static.js';
 import { installMetrics } from './routes/metrics.js';
 import { createMetricsRegistry } from './metrics.js';
+import { tokenRoutes } from './routes/token.js';
+import { userinfoRoutes } from './routes/userinfo.js';
+import { metadataRoutes } from './routes/metadata.js';
 
 export interface AppDeps {
   config: Config;
@@ -55,12 +58,14 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     logger: options.logger ?? loggerOptions(deps.config.logLevel),
     bodyLimit: BODY_LIMIT,
     // Parameters repeated in a query string come back as arrays; routes refuse them.
-    routerOptions: { maxParamLength: 200 },
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
   app.decorate('deps', deps);
 
+  // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
+  app.removeContentTypeParser('text/plain');
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   await app.register(cookie, { secret: deps.cookieSecret });
   await app.register(helmet, {
@@ -93,5 +98,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
 
   await app.register(healthRoutes);
   await app.register(staticRoutes);
+  await app.register(metadataRoutes);
+  await app.register(tokenRoutes);
+  await app.register(userinfoRoutes);
   return app;
 }
