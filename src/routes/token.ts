@@ -5,6 +5,9 @@ import type { GrantContext } from '../oauth/grants/types.js';
 import { introspect } from '../oauth/introspection.js';
 import { readParams } from '../oauth/params.js';
 import { revokeToken } from '../oauth/revocation.js';
+import { metrics } from '../metrics.js';
+
+const events = { refreshReuse: () => metrics.refreshReuse.inc() };
 
 /** Responses carrying tokens must never be cached (RFC 6749 §5.1). */
 function noStore(reply: FastifyReply): FastifyReply {
@@ -16,8 +19,9 @@ export const tokenRoutes: FastifyPluginAsync<{ grantContext?: (request: FastifyR
 
   app.post('/oauth/token', async (request, reply) => {
     const params = readParams(request.body);
-    const ctx: GrantContext = { db, clock, config, ip: request.ip, ...opts.grantContext?.(request) };
-    const { tokens } = await exchange(ctx, params, request.headers.authorization);
+    const ctx: GrantContext = { db, clock, config, ip: request.ip, events, ...opts.grantContext?.(request) };
+    const { grantType, tokens } = await exchange(ctx, params, request.headers.authorization);
+    metrics.tokensIssued.inc({ grant: grantType });
     return noStore(reply).send(tokens);
   });
 

@@ -5,6 +5,7 @@ import { ManualClock } from '../../src/clock.js';
 import { metrics } from '../../src/metrics.js';
 import { createTestContext, testConfig, type TestContext } from '../helpers/app.js';
 import { sample } from '../helpers/prometheus.js';
+import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 
 describe('GET /metrics', () => {
   let t: TestContext;
@@ -51,20 +52,48 @@ describe('GET /metrics', () => {
     expect(sample(text, 'latch_http_request_duration_seconds_bucket', { route: '/readyz', method: 'GET', le: '0.015' })).toBeDefined();
   });
 
-  it('exports the OAuth event counters the grants increment', async () => {
+  it('counts tokens issued by grant type and refresh token reuse, from real token requests', async () => {
+    const client = await makeClient(t);
+    const user = await makeUser(t);
+    const token = (body: Record<string, string>) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { authorization: basic(client.client_id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams(body).toString(),
+      });
     const read = async () => {
       const text = await scrape();
       return {
-        issued: sample(text, 'latch_tokens_issued_total', { grant: 'client_credentials' }) ?? 0,
+        clientCredentials: sample(text, 'latch_tokens_issued_total', { grant: 'client_credentials' }) ?? 0,
+        password: sample(text, 'latch_tokens_issued_total', { grant: 'password' }) ?? 0,
+        refresh: sample(text, 'latch_tokens_issued_total', { grant: 'refresh_token' }) ?? 0,
         reuse: sample(text, 'latch_refresh_token_reuse_total') ?? 0,
-        throttled: sample(text, 'latch_login_throttled_total') ?? 0,
       };
     };
     const before = await read();
-    metrics.tokensIssued.inc({ grant: 'client_credentials' });
-    metrics.refreshReuse.inc();
+    expect((await token({ grant_type: 'client_credentials' })).statusCode).toBe(200);
+    expect((await token({ grant_type: 'client_credentials' })).statusCode).toBe(200);
+    const first = await token({ grant_type: 'password', username: user.username, password: user.password });
+    expect(first.statusCode).toBe(200);
+    const refresh = first.json().refresh_token;
+    expect((await token({ grant_type: 'refresh_token', refresh_token: refresh })).statusCode).toBe(200);
+    // The same refresh token again is reuse: refused, and counted.
+    expect((await token({ grant_type: 'refresh_token', refresh_token: refresh })).statusCode).toBe(400);
+    // A refused request issues nothing.
+    expect((await token({ grant_type: 'password', username: user.username, password: 'wrong password!' })).statusCode).toBe(400);
+    expect(await read()).toEqual({
+      clientCredentials: before.clientCredentials + 2,
+      password: before.password + 1,
+      refresh: before.refresh + 1,
+      reuse: before.reuse + 1,
+    });
+  });
+
+  it('exports the sign-in throttling counter', async () => {
+    const before = sample(await scrape(), 'latch_login_throttled_total') ?? 0;
     metrics.loginThrottled.inc();
-    expect(await read()).toEqual({ issued: before.issued + 1, reuse: before.reuse + 1, throttled: before.throttled + 1 });
+    expect(sample(await scrape(), 'latch_login_throttled_total')).toBe(before + 1);
   });
 
   it('exports the use of the PostgreSQL pool it is given', async () => {
