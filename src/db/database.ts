@@ -37,6 +37,10 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
   });
   // An idle client losing its server emits here; without a listener the process would die.
   pool.on('error', () => {});
+  // pg-pool listens for errors only on idle clients. A client checked out when its
+  // server vanishes emits 'error' with no listener, which would kill the process;
+  // its query is rejected anyway, and that is how the request learns of it.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, mode: 'postgres', pool, close: () => db.destroy() };
 }

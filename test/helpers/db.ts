@@ -53,3 +53,41 @@ async function adminQuery(serverUrl: string, statement: string): Promise<void> {
     await client.end();
   }
 }
+
+/** The local PostgreSQL CI always runs, for tests that need a real server even in the PGlite run. */
+export const LOCAL_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/**
+ * A PostgreSQL server for tests that need one whatever the run's database: the
+ * run's own, else the local one. Fails (never skips) with a clear message when none answers.
+ */
+export async function requirePostgresServer(): Promise<string> {
+  const url = inject('postgresUrl') ?? process.env.TEST_DATABASE_URL ?? LOCAL_POSTGRES_URL;
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } catch (err) {
+    throw new Error(
+      `this test needs a PostgreSQL server and none answered at ${new URL(url).host} (${(err as Error).message}); ` +
+        'start the local one (see .ci/run) or set TEST_DATABASE_URL',
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return url;
+}
+
+/** A fresh migrated database on `serverUrl`, dropped by `drop()`. */
+export async function freshPostgresDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `latch_test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(serverUrl, `create database ${name}`);
+  const url = withDatabase(serverUrl, name);
+  const handle = openPostgres(url);
+  try {
+    await migrateToLatest(handle.db);
+  } finally {
+    await handle.close();
+  }
+  return { url, drop: () => adminQuery(serverUrl, `drop database if exists ${name} with (force)`) };
+}
