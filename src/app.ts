@@ -16,6 +16,7 @@ import { errorHandler, notFoundHandler } from './web/error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { staticRoutes } from './routes/static.js';
 import { installMetrics } from './routes/metrics.js';
+import { installDraining } from './web/draining.js';
 import { createMetricsRegistry } from './metrics.js';
 import { tokenRoutes } from './routes/token.js';
 import { userinfoRoutes } from './routes/userinfo.js';
@@ -59,7 +60,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     bodyLimit: BODY_LIMIT,
     // Parameters repeated in a query string come back as arrays; routes refuse them.
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
-    return503OnClosing: true,
+    // src/web/draining.ts answers requests during a stop, RFC-shaped.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
   app.decorate('deps', deps);
@@ -95,6 +97,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   installMetrics(app, createMetricsRegistry(deps.pool));
+  installDraining(app);
 
   await app.register(healthRoutes);
   await app.register(staticRoutes);
