@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Client, Database } from '../db/schema.js';
 import { constantTimeEqual, digest } from '../crypto/secrets.js';
-import { findClientByClientId } from '../store/clients.js';
+import { findClientForAuth } from '../store/clients.js';
 import { OAuthError } from './errors.js';
 import type { Params } from './params.js';
 
@@ -70,7 +70,7 @@ export async function authenticateClient(
   if (!id) throw invalidClient(basicTried, 'The client is not identified: send client_id, or HTTP Basic credentials');
   if (id.length > 200) throw invalidClient(basicTried);
 
-  const client = await findClientByClientId(db, id);
+  const client = await findClientForAuth(db, id);
   if (!client) throw invalidClient(basicTried);
   if (client.is_confidential) {
     if (method === 'none') throw invalidClient(basicTried, 'This client must authenticate with its secret');

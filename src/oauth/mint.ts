@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { addSeconds, epochSeconds } from '../clock.js';
 import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
 import type { Executor } from '../store/executor.js';
-import { insertAccessToken, insertGrant, insertRefreshToken } from '../store/tokens.js';
+import { insertAccessToken, insertGrant, insertRefreshToken, type PairToStore } from '../store/tokens.js';
 
 /** RFC 6749 §5.1, with Mastodon's `created_at`. */
 export interface TokenResponse {
@@ -90,4 +90,41 @@ export async function mintForNewGrant(
     created_at: input.now,
   });
   return mintTokens(db, config, { ...input, grantId });
+}
+
+/** A pair minted in memory, for stores that write it in one statement with the step that earns it. */
+export interface PreparedPair {
+  accessToken: string;
+  refreshToken?: string;
+  stored: PairToStore;
+  ttl: number;
+}
+
+export function preparePair(
+  config: Config,
+  client: Pick<Client, 'access_token_ttl' | 'refresh_token_ttl'>,
+  now: Date,
+  withRefresh: boolean,
+): PreparedPair {
+  const ttl = accessTokenTtl(config, client);
+  const accessToken = newSecret(PREFIX.accessToken);
+  const stored: PairToStore = { accessDigest: digest(accessToken), accessExpiresAt: addSeconds(now, ttl) };
+  if (!withRefresh) return { accessToken, stored, ttl };
+  const refreshToken = newSecret(PREFIX.refreshToken);
+  stored.refreshDigest = digest(refreshToken);
+  stored.refreshExpiresAt = addSeconds(now, refreshTokenTtl(config, client));
+  return { accessToken, refreshToken, stored, ttl };
+}
+
+/** The token response for a prepared pair, shaped exactly as mintTokens shapes it. */
+export function preparedResponse(pair: PreparedPair, scope: string, now: Date): TokenResponse {
+  const response: TokenResponse = {
+    access_token: pair.accessToken,
+    token_type: 'Bearer',
+    expires_in: pair.ttl,
+    scope,
+    created_at: epochSeconds(now),
+  };
+  if (pair.refreshToken) response.refresh_token = pair.refreshToken;
+  return response;
 }

@@ -1,4 +1,5 @@
 import type { Executor } from './executor.js';
+import { runCompiled } from './compiled.js';
 import type { Client, ClientDecision, ClientStatus, NewClient } from '../db/schema.js';
 
 export function insertClient(db: Executor, client: NewClient): Promise<Client> {
@@ -7,6 +8,46 @@ export function insertClient(db: Executor, client: NewClient): Promise<Client> {
 
 export function findClientByClientId(db: Executor, clientId: string): Promise<Client | undefined> {
   return db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+}
+
+/**
+ * How long a client row read for authentication is reused in this process. Every
+ * token request authenticates its client; this saves that round trip. A change
+ * made by this process is seen at once (writes below clear the cache); one made
+ * by another process (a second instance, the CLI) within this many milliseconds.
+ * Tokens are never cached: revocation and suspension end them at once everywhere.
+ */
+export const CLIENT_CACHE_MS = 1000;
+const CLIENT_CACHE_MAX = 10_000;
+type Cached = { client: Client; at: number; generation: number };
+const clientCache = new WeakMap<object, Map<string, Cached>>();
+/** Bumped by every write to clients in this process; older entries are void. */
+let generation = 0;
+
+function forgetCachedClients(): void {
+  generation++;
+}
+
+const FIND_CLIENT = 'select * from clients where client_id = $1';
+
+/** findClientByClientId for client authentication, through the short-lived cache. */
+export async function findClientForAuth(db: Executor, clientId: string): Promise<Client | undefined> {
+  if (db.isTransaction) return (await runCompiled<Client>(db, FIND_CLIENT, [clientId]))[0];
+  let byId = clientCache.get(db);
+  if (!byId) clientCache.set(db, (byId = new Map()));
+  const now = performance.now();
+  const hit = byId.get(clientId);
+  if (hit && hit.generation === generation && now - hit.at < CLIENT_CACHE_MS) return hit.client;
+  const readAt = generation;
+  const client = (await runCompiled<Client>(db, FIND_CLIENT, [clientId]))[0];
+  // Unknown ids are not cached, so guessing cannot fill memory; a write meanwhile voids this read.
+  if (client && readAt === generation) {
+    if (byId.size >= CLIENT_CACHE_MAX) byId.clear();
+    byId.set(clientId, { client, at: now, generation });
+  } else {
+    byId.delete(clientId);
+  }
+  return client;
 }
 
 export interface ClientWithOwner extends Client {
@@ -47,22 +88,25 @@ export type ClientChanges = Partial<
   >
 >;
 
-export function updateClient(
+export async function updateClient(
   db: Executor,
   clientId: string,
   changes: ClientChanges,
   now: Date,
 ): Promise<Client | undefined> {
-  return db
+  const row = await db
     .updateTable('clients')
     .set({ ...changes, updated_at: now })
     .where('client_id', '=', clientId)
     .returningAll()
     .executeTakeFirst();
+  forgetCachedClients();
+  return row;
 }
 
 export async function deleteClient(db: Executor, clientId: string): Promise<boolean> {
   const result = await db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
+  forgetCachedClients();
   return Number(result.numDeletedRows) > 0;
 }
 

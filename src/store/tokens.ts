@@ -1,4 +1,5 @@
 import type { Executor } from './executor.js';
+import { runCompiled } from './compiled.js';
 import type { AccessTokenKind, ClientStatus, RefreshToken } from '../db/schema.js';
 
 export interface GrantRow {
@@ -26,12 +27,24 @@ export interface NewAccessToken {
   created_at: Date;
 }
 
+const INSERT_ACCESS_TOKEN = `
+  insert into access_tokens (token_digest, grant_id, client_id, user_id, scope, kind, label, expires_at, revoked_at, created_at)
+  values ($1, $2, $3, $4, $5, $6, $7, $8, null, $9)
+  returning id`;
+
 export async function insertAccessToken(db: Executor, token: NewAccessToken): Promise<{ id: string }> {
-  return db
-    .insertInto('access_tokens')
-    .values({ ...token, label: token.label ?? null, revoked_at: null })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+  const rows = await runCompiled<{ id: string }>(db, INSERT_ACCESS_TOKEN, [
+    token.token_digest,
+    token.grant_id,
+    token.client_id,
+    token.user_id,
+    token.scope,
+    token.kind,
+    token.label ?? null,
+    token.expires_at,
+    token.created_at,
+  ]);
+  return rows[0]!;
 }
 
 export interface NewRefreshToken {
@@ -69,28 +82,16 @@ export interface AccessTokenView {
   created_at: Date;
 }
 
-export function findAccessToken(db: Executor, tokenDigest: string): Promise<AccessTokenView | undefined> {
-  return db
-    .selectFrom('access_tokens as t')
-    .innerJoin('clients as c', 'c.id', 't.client_id')
-    .leftJoin('users as u', 'u.id', 't.user_id')
-    .select([
-      't.token_digest',
-      't.grant_id',
-      't.client_id as client_uuid',
-      'c.client_id',
-      'c.status as client_status',
-      't.user_id',
-      'u.username',
-      'u.email',
-      't.scope',
-      't.kind',
-      't.expires_at',
-      't.revoked_at',
-      't.created_at',
-    ])
-    .where('t.token_digest', '=', tokenDigest)
-    .executeTakeFirst();
+const FIND_ACCESS_TOKEN = `
+  select t.token_digest, t.grant_id, t.client_id as client_uuid, c.client_id, c.status as client_status,
+         t.user_id, u.username, u.email, t.scope, t.kind, t.expires_at, t.revoked_at, t.created_at
+  from access_tokens t
+  join clients c on c.id = t.client_id
+  left join users u on u.id = t.user_id
+  where t.token_digest = $1`;
+
+export async function findAccessToken(db: Executor, tokenDigest: string): Promise<AccessTokenView | undefined> {
+  return (await runCompiled<AccessTokenView>(db, FIND_ACCESS_TOKEN, [tokenDigest]))[0];
 }
 
 export interface RefreshTokenView extends RefreshToken {
@@ -265,4 +266,104 @@ export async function revokePersonalToken(
   if (userId) q = q.where('user_id', '=', userId);
   const result = await q.executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
+}
+
+/** A new access/refresh pair, its digests and expiries decided by the caller. */
+export interface PairToStore {
+  accessDigest: string;
+  accessExpiresAt: Date | null;
+  /** Absent: an access token only. */
+  refreshDigest?: string;
+  refreshExpiresAt?: Date | null;
+}
+
+const ROTATE_AT_ONCE = `
+  with retired as (
+    update refresh_tokens set rotated_at = $3, replaced_by = $6
+    where token_digest = $1 and rotated_at is null and revoked_at is null
+      and client_id = $2 and (expires_at is null or expires_at > $3)
+    returning grant_id, user_id, scope, access_token_digest
+  ), old_access as (
+    update access_tokens set revoked_at = $3
+    where token_digest = (select access_token_digest from retired) and revoked_at is null
+  ), new_access as (
+    insert into access_tokens (token_digest, grant_id, client_id, user_id, scope, kind, label, expires_at, revoked_at, created_at)
+    select $4, grant_id, $2, user_id, scope, 'bearer', null, $5, null, $3 from retired
+  )
+  insert into refresh_tokens (token_digest, grant_id, client_id, user_id, access_token_digest, scope, expires_at, rotated_at, replaced_by, revoked_at, created_at)
+  select $6, grant_id, $2, user_id, $4, scope, $7, null, null, null, $3 from retired
+  returning scope`;
+
+/**
+ * The common refresh in one statement (so one round trip, and atomic): retires the
+ * live refresh token of this client, ends its access token, stores the new pair in
+ * the same family with the same scope, and links old to new. Returns the scope, or
+ * undefined when the token is not live for this client: the caller then takes the
+ * step-by-step path, which tells reuse, grace and plain invalid apart.
+ */
+export async function rotateRefreshTokenAtOnce(
+  db: Executor,
+  input: { refreshDigest: string; clientUuid: string; now: Date; pair: Required<PairToStore> },
+): Promise<{ scope: string } | undefined> {
+  const { pair } = input;
+  const rows = await runCompiled<{ scope: string }>(db, ROTATE_AT_ONCE, [
+    input.refreshDigest,
+    input.clientUuid,
+    input.now,
+    pair.accessDigest,
+    pair.accessExpiresAt,
+    pair.refreshDigest,
+    pair.refreshExpiresAt,
+  ]);
+  return rows[0];
+}
+
+const REDEEM_CODE = (withRefresh: boolean) => `
+  with used as (
+    update authorization_codes set consumed_at = $3
+    where code_digest = $1 and consumed_at is null and client_id = $2 and expires_at > $3
+      and redirect_uri is not distinct from $4::text
+      and (case when $5::text is null then code_challenge is null else code_challenge = $5::text end)
+    returning user_id, scope
+  ), new_grant as (
+    insert into grants (id, client_id, user_id, scope, code_digest, revoked_at, created_at)
+    select $6, $2, user_id, scope, $1, null, $3 from used
+  ), new_access as (
+    insert into access_tokens (token_digest, grant_id, client_id, user_id, scope, kind, label, expires_at, revoked_at, created_at)
+    select $7, $6, $2, user_id, scope, 'bearer', null, $8, null, $3 from used
+  )
+  ${
+    withRefresh
+      ? `insert into refresh_tokens (token_digest, grant_id, client_id, user_id, access_token_digest, scope, expires_at, rotated_at, replaced_by, revoked_at, created_at)
+         select $9, $6, $2, user_id, $7, scope, $10, null, null, null, $3 from used
+         returning scope`
+      : `select scope from used`
+  }`;
+const REDEEM_WITH_REFRESH = REDEEM_CODE(true);
+const REDEEM_WITHOUT_REFRESH = REDEEM_CODE(false);
+
+/**
+ * The common code exchange in one statement: consumes the code when it is
+ * unused, this client's, unexpired, for exactly this redirect URI (or none) and
+ * this PKCE challenge (or none), and opens its grant family with the first pair.
+ * Returns the scope, or undefined when any of that fails: the caller then takes
+ * the step-by-step path, which gives the precise error and detects reuse.
+ */
+export async function redeemCodeAtOnce(
+  db: Executor,
+  input: { codeDigest: string; clientUuid: string; now: Date; redirectUri: string | null; challenge: string | null; grantId: string; pair: PairToStore },
+): Promise<{ scope: string } | undefined> {
+  const { pair } = input;
+  const rows = await runCompiled<{ scope: string }>(db, pair.refreshDigest ? REDEEM_WITH_REFRESH : REDEEM_WITHOUT_REFRESH, [
+    input.codeDigest,
+    input.clientUuid,
+    input.now,
+    input.redirectUri,
+    input.challenge,
+    input.grantId,
+    pair.accessDigest,
+    pair.accessExpiresAt,
+    ...(pair.refreshDigest ? [pair.refreshDigest, pair.refreshExpiresAt ?? null] : []),
+  ]);
+  return rows[0];
 }

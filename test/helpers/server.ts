@@ -22,7 +22,11 @@ export async function startServer(env: NodeJS.ProcessEnv, timeoutMs = 30_000): P
   child.stderr!.on('data', (d) => (output += d));
   const exited = once(child, 'exit');
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Never leave a process behind: this one is ours, stop it by its PID.
+      if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL');
+      reject(new Error(`server did not start:\n${output}`));
+    }, timeoutMs);
     const onData = () => {
       const m = output.match(/"url":"(http:\/\/[^"]+)"/);
       if (m) {

@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { digest } from '../../crypto/secrets.js';
 import { consumeCode, findCode } from '../../store/codes.js';
-import { grantIdsForCode, revokeGrants } from '../../store/tokens.js';
+import { grantIdsForCode, redeemCodeAtOnce, revokeGrants } from '../../store/tokens.js';
 import { inTransaction } from '../../store/transaction.js';
 import { OAuthError } from '../errors.js';
-import { mintForNewGrant, type TokenResponse } from '../mint.js';
-import { CODE_VERIFIER, verifierMatches } from '../pkce.js';
+import { mintForNewGrant, preparedResponse, preparePair, type TokenResponse } from '../mint.js';
+import { CODE_VERIFIER, s256, verifierMatches } from '../pkce.js';
 import { required } from '../params.js';
 import { assertGrantAllowed } from './shared.js';
 import type { GrantHandler } from './types.js';
@@ -24,6 +25,23 @@ export const authorizationCodeGrant: GrantHandler = async (ctx, params, { client
   }
   const codeDigest = digest(code);
   const now = ctx.clock.now();
+  const withRefresh = client.grant_types.includes('refresh_token');
+
+  // The common, valid exchange in one statement; when it does not apply, the steps
+  // below decide, give the precise error and detect reuse. Public clients always use PKCE.
+  if (verifier !== undefined || client.is_confidential) {
+    const pair = preparePair(ctx.config, client, now, withRefresh);
+    const redeemed = await redeemCodeAtOnce(ctx.db, {
+      codeDigest,
+      clientUuid: client.id,
+      now,
+      redirectUri: params.redirect_uri ?? null,
+      challenge: verifier === undefined ? null : s256(verifier),
+      grantId: randomUUID(),
+      pair: pair.stored,
+    });
+    if (redeemed) return preparedResponse(pair, redeemed.scope, now);
+  }
 
   const outcome: { tokens: TokenResponse } | { reused: boolean } = await inTransaction(ctx.db, async (trx) => {
     const row = await consumeCode(trx, codeDigest, now);
@@ -49,7 +67,7 @@ export const authorizationCodeGrant: GrantHandler = async (ctx, params, { client
       scope: row.scope,
       now,
       codeDigest,
-      withRefresh: client.grant_types.includes('refresh_token'),
+      withRefresh,
     });
     return { tokens };
   });
