@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   await drive({ url: latchUrl, connections: 10, seconds: 2, method: 'POST', path: '/oauth/token', headers: form, body: 'grant_type=client_credentials' });
   await drive({ url: referenceUrl, connections: 10, seconds: 2, method: 'POST', path: '/token', headers: form, body: 'grant_type=client_credentials' });
 
-  const limits: Record<string, LoadResult> = {};
+  const limits: Record<string, Measured> = {};
   const limitJob = (limit: Limit): Omit<LoadJob, 'url' | 'connections' | 'seconds'> =>
     limit === 'insert'
       ? { method: 'POST', path: '/token', headers: form, body: 'grant_type=client_credentials&scope=read' }
@@ -157,8 +157,9 @@ async function main(): Promise<void> {
   for (const connections of connectionLevels) {
     for (const scenario of scenarios) {
       const key = `${scenario.limit}.c${connections}`;
-      limits[key] ??= await drive({ url: referenceUrl, connections, seconds, ...limitJob(scenario.limit) });
-      const result = await drive({ url: latchUrl, connections, seconds, ...(await scenario.job(connections)) });
+      limits[key] ??= await measured(reference.child.pid!, () => drive({ url: referenceUrl, connections, seconds, ...limitJob(scenario.limit) }));
+      const job = await scenario.job(connections);
+      const result = await measured(latch.child.pid!, () => drive({ url: latchUrl, connections, seconds, ...job }));
       rows.push({ scenario: scenario.name, connections, latch: result, limit: limits[key]!, limitName: scenario.limit });
       printRow(rows.at(-1)!);
     }
@@ -178,11 +179,12 @@ async function main(): Promise<void> {
   process.stdout.write(`\nwrote bench/results.json${profile ? '; CPU profiles in bench/profiles/' : ''}\n`);
 }
 
+type Measured = LoadResult & { cpuPerRequest: number };
 interface Row {
   scenario: string;
   connections: number;
-  latch: LoadResult;
-  limit: LoadResult;
+  latch: Measured;
+  limit: Measured;
   limitName: Limit;
 }
 
@@ -280,6 +282,22 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** CPU time (user + system) a process has used, in microseconds (Linux /proc, 100 Hz ticks). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/**
+ * Runs a load and adds the server's CPU time per request: on a shared machine
+ * throughput swings with the neighbours' load, CPU per request much less.
+ */
+async function measured(pid: number, run: () => Promise<LoadResult>): Promise<Measured> {
+  const before = cpuMicros(pid);
+  const result = await run();
+  return { ...result, cpuPerRequest: (cpuMicros(pid) - before) / Math.max(1, result.total) };
+}
+
 /** Resident and peak resident memory of a process, in MB (Linux /proc). */
 function rss(pid: number): { rss_mb: number; peak_rss_mb: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -313,12 +331,12 @@ const fmt = (n: number, width: number, digits = 0) => n.toFixed(digits).padStart
 
 function printRow(r: Row): void {
   process.stdout.write(
-    `${r.scenario.padEnd(20)} c${String(r.connections).padEnd(3)} latch ${fmt(r.latch.rps, 6)} req/s p50 ${fmt(r.latch.p50, 3)} ms p99 ${fmt(r.latch.p99, 3)} ms | limit ${fmt(r.limit.rps, 6)} req/s | ${fmt(ratio(r) * 100, 3)}%\n`,
+    `${r.scenario.padEnd(20)} c${String(r.connections).padEnd(3)} latch ${fmt(r.latch.rps, 6)} req/s p50 ${fmt(r.latch.p50, 3)} ms p99 ${fmt(r.latch.p99, 3)} ms ${fmt(r.latch.cpuPerRequest, 5)} µs CPU/req | limit ${fmt(r.limit.rps, 6)} req/s ${fmt(r.limit.cpuPerRequest, 5)} µs CPU/req | ${fmt(ratio(r) * 100, 3)}%\n`,
   );
 }
 
 function printTable(rows: Row[], latchRss: ReturnType<typeof rss>, referenceRss: ReturnType<typeof rss>): void {
-  const head = ['scenario', 'conn', 'latch req/s', 'p50 ms', 'p99 ms', 'errors', 'limit req/s', 'limit p50', 'limit p99', 'latch/limit'];
+  const head = ['scenario', 'conn', 'latch req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req', 'limit req/s', 'limit p50', 'limit p99', 'limit CPU µs/req', 'latch/limit'];
   const lines = rows.map((r) => [
     r.scenario,
     `c${r.connections}`,
@@ -326,9 +344,11 @@ function printTable(rows: Row[], latchRss: ReturnType<typeof rss>, referenceRss:
     String(r.latch.p50),
     String(r.latch.p99),
     String(r.latch.errors + r.latch.non2xx + (r.latch.exhausted ? 1 : 0)),
+    r.latch.cpuPerRequest.toFixed(0),
     r.limit.rps.toFixed(0),
     String(r.limit.p50),
     String(r.limit.p99),
+    r.limit.cpuPerRequest.toFixed(0),
     `${(ratio(r) * 100).toFixed(0)}%`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
@@ -354,8 +374,9 @@ function toJson(rows: Row[], latchRss: ReturnType<typeof rss>, referenceRss: Ret
     const scenario = (out[r.scenario] ??= {}) as Record<string, unknown>;
     scenario[`c${r.connections}`] = {
       ratio: Number(ratio(r).toFixed(3)),
-      latch: { rps: Math.round(r.latch.rps), p50_ms: r.latch.p50, p99_ms: r.latch.p99, errors: r.latch.errors, non2xx: r.latch.non2xx, requests: r.latch.total, items_exhausted: r.latch.exhausted },
-      limit: { name: r.limitName, rps: Math.round(r.limit.rps), p50_ms: r.limit.p50, p99_ms: r.limit.p99, errors: r.limit.errors + r.limit.non2xx },
+      cpu_ratio: Number((r.limit.cpuPerRequest / r.latch.cpuPerRequest).toFixed(3)),
+      latch: { rps: Math.round(r.latch.rps), p50_ms: r.latch.p50, p99_ms: r.latch.p99, errors: r.latch.errors, non2xx: r.latch.non2xx, requests: r.latch.total, cpu_us_per_request: Math.round(r.latch.cpuPerRequest), items_exhausted: r.latch.exhausted },
+      limit: { name: r.limitName, rps: Math.round(r.limit.rps), p50_ms: r.limit.p50, p99_ms: r.limit.p99, errors: r.limit.errors + r.limit.non2xx, cpu_us_per_request: Math.round(r.limit.cpuPerRequest) },
     };
   }
   return out;

@@ -1,7 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
-import helmet from '@fastify/helmet';
 import view from '@fastify/view';
 import { Eta } from 'eta';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,9 @@ import { healthRoutes } from './routes/health.js';
 import { staticRoutes } from './routes/static.js';
 import { installMetrics } from './routes/metrics.js';
 import { installDraining } from './web/draining.js';
+import { installAccessLog } from './web/access-log.js';
+import { installSecurityHeaders } from './web/security-headers.js';
+import type { HelmetOptions } from 'helmet';
 import { createMetricsRegistry } from './metrics.js';
 import { tokenRoutes } from './routes/token.js';
 import { userinfoRoutes } from './routes/userinfo.js';
@@ -50,27 +52,9 @@ export const VIEWS_DIR = join(ROOT, 'views');
 /** Explicit, small: nothing latch accepts is larger than a registration form. */
 export const BODY_LIMIT = 64 * 1024;
 
-export interface BuildOptions {
-  logger?: FastifyServerOptions['logger'] | boolean;
-}
-
-export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({
-    logger: options.logger ?? loggerOptions(deps.config.logLevel),
-    bodyLimit: BODY_LIMIT,
-    // Parameters repeated in a query string come back as arrays; routes refuse them.
-    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
-    // src/web/draining.ts answers requests during a stop, RFC-shaped.
-    return503OnClosing: false,
-    forceCloseConnections: 'idle',
-  });
-  app.decorate('deps', deps);
-
-  // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
-  app.removeContentTypeParser('text/plain');
-  await app.register(formbody, { bodyLimit: BODY_LIMIT });
-  await app.register(cookie, { secret: deps.cookieSecret });
-  await app.register(helmet, {
+/** What helmet would set: strict CSP, no framing, no referrer; HSTS only over https. */
+export function securityHeaderOptions(config: Config): HelmetOptions {
+  return {
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -85,8 +69,32 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     referrerPolicy: { policy: 'no-referrer' },
     crossOriginResourcePolicy: { policy: 'same-origin' },
     // Only meaningful (and only sent) when served over https.
-    strictTransportSecurity: deps.config.issuer.startsWith('https:') ? undefined : false,
+    strictTransportSecurity: config.issuer.startsWith('https:') ? undefined : false,
+  };
+}
+
+export interface BuildOptions {
+  logger?: FastifyServerOptions['logger'] | boolean;
+}
+
+export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(deps.config.logLevel),
+    bodyLimit: BODY_LIMIT,
+    // Parameters repeated in a query string come back as arrays; routes refuse them.
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    // src/web/draining.ts answers requests during a stop, RFC-shaped.
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    disableRequestLogging: true,
   });
+  app.decorate('deps', deps);
+
+  // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
+  app.removeContentTypeParser('text/plain');
+  await app.register(formbody, { bodyLimit: BODY_LIMIT });
+  await app.register(cookie, { secret: deps.cookieSecret });
+  installSecurityHeaders(app, securityHeaderOptions(deps.config));
   await app.register(view, {
     engine: { eta: new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true }) },
     templates: VIEWS_DIR,
@@ -98,6 +106,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   app.setNotFoundHandler(notFoundHandler);
   installMetrics(app, createMetricsRegistry(deps.pool));
   installDraining(app);
+  installAccessLog(app);
 
   await app.register(healthRoutes);
   await app.register(staticRoutes);

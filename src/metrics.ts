@@ -73,12 +73,19 @@ export function createMetricsRegistry(pool?: pg.Pool): HttpMetrics {
     poolGauge('latch_db_pool_waiting', 'Queries waiting for a pool connection', (p) => p.waitingCount);
   }
 
+  // Labelled children, looked up once per route, method and status rather than hashed per request.
+  const children = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
   return {
     registry,
     observe(route, method, status, seconds) {
-      const labels = { route, method };
-      requests.inc({ ...labels, status: String(status) });
-      duration.observe(labels, seconds);
+      const key = `${status} ${method} ${route}`;
+      let child = children.get(key);
+      if (!child) {
+        child = { count: requests.labels(route, method, String(status)), time: duration.labels(route, method) };
+        children.set(key, child);
+      }
+      child.count.inc();
+      child.time.observe(seconds);
     },
   };
 }

@@ -7,8 +7,9 @@ import type { HttpMetrics } from '../metrics.js';
  * Installed on the root instance, not as an encapsulated plugin, so the hook sees every route.
  */
 export function installMetrics(app: FastifyInstance, m: HttpMetrics): void {
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     m.observe(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 
   app.get('/metrics', async (_req, reply) => {

@@ -12,9 +12,9 @@ export function installDraining(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     draining = true;
   });
-  app.addHook('onRequest', async (_request, reply) => {
-    if (!draining) return;
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!draining) return done();
     reply.header('connection', 'close');
-    throw new OAuthError('temporarily_unavailable', 'The server is restarting; try again', { headers: { 'retry-after': '1' } });
+    done(new OAuthError('temporarily_unavailable', 'The server is restarting; try again', { headers: { 'retry-after': '1' } }));
   });
 }
