@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     async () => (await fetch(`http://127.0.0.1:${latchPort}/readyz`).catch(() => null))?.status === 200,
   );
   const reference = await start(
-    [REFERENCE],
+    [...(profile ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, 'reference')] : []), REFERENCE],
     { DATABASE_URL: databaseUrl, CLIENT_ID: client.client_id, CLIENT_UUID: client.id, SECRET_DIGEST: client.secret_digest! },
     async (out) => /"port"/.test(out),
   );

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
 import view from '@fastify/view';
@@ -86,7 +86,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     // src/web/draining.ts answers requests during a stop, RFC-shaped.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    disableRequestLogging: true,
+    // Request lines come from src/web/access-log.ts, at debug.
+    logController: new LogController({ disableRequestLogging: true }),
   });
   app.decorate('deps', deps);
 
