@@ -14,9 +14,13 @@ import { loggerOptions } from './logger.js';
 import { errorHandler, notFoundHandler } from './web/error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { staticRoutes } from './routes/static.js';
+import { tokenRoutes } from './routes/token.js';
+import { userinfoRoutes } from './routes/userinfo.js';
+import { metadataRoutes } from './routes/metadata.js';
 import { authorizeRoutes } from './routes/authorize.js';
 import { loginRoutes } from './routes/login.js';
 import { accountRoutes } from './routes/account.js';
+import { signInThrottle } from './oauth/throttle.js';
 
 export interface AppDeps {
   config: Config;
@@ -53,12 +57,14 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     logger: options.logger ?? loggerOptions(deps.config.logLevel),
     bodyLimit: BODY_LIMIT,
     // Parameters repeated in a query string come back as arrays; routes refuse them.
-    routerOptions: { maxParamLength: 200 },
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
   app.decorate('deps', deps);
 
+  // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
+  app.removeContentTypeParser('text/plain');
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   await app.register(cookie, { secret: deps.cookieSecret });
   await app.register(helmet, {
@@ -90,6 +96,11 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
 
   await app.register(healthRoutes);
   await app.register(staticRoutes);
+  await app.register(metadataRoutes);
+  // The password grant shares the login page's sign-in throttle.
+  const throttle = signInThrottle(deps.db, deps.clock);
+  await app.register(tokenRoutes, { grantContext: () => ({ throttle }) });
+  await app.register(userinfoRoutes);
   await app.register(authorizeRoutes);
   await app.register(loginRoutes);
   await app.register(accountRoutes);
