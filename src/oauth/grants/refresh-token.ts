@@ -5,7 +5,7 @@ import {
   replaceSuccessor,
   retireRefreshToken,
   revokeGrants,
-  revokePairByAccess,
+  revokeAccessToken,
   revokePairByRefresh,
   type RefreshTokenView,
 } from '../../store/tokens.js';
@@ -74,7 +74,7 @@ async function rotate(
 ): Promise<TokenResponse> {
   const scope = resolveScope(ctx.config, client, requestedScope, parseScope(from.scope));
   const now = ctx.clock.now();
-  if (from.access_token_digest) await revokePairByAccess(trx, from.access_token_digest, now);
+  if (from.access_token_digest) await revokeAccessToken(trx, from.access_token_digest, now);
   const tokens = await mintTokens(trx, ctx.config, {
     client,
     userId: from.user_id,
