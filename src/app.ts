@@ -21,6 +21,7 @@ import { authorizeRoutes } from './routes/authorize.js';
 import { loginRoutes } from './routes/login.js';
 import { accountRoutes } from './routes/account.js';
 import { signInThrottle } from './oauth/throttle.js';
+import { rejectNul } from './web/reject-nul.js';
 
 export interface AppDeps {
   config: Config;
@@ -92,6 +93,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   });
 
   app.setErrorHandler(errorHandler);
+  app.addHook('preValidation', rejectNul);
   app.setNotFoundHandler(notFoundHandler);
 
   await app.register(healthRoutes);
