@@ -436,6 +436,7 @@ describe('GET and POST /oauth/authorize', () => {
       const code = /<code id="authorization-code">([^<]+)<\/code>/.exec(r.body)?.[1];
       expect(code).toMatch(/^latch_ac_/);
       expect(r.body).toMatch(/copy/i);
+      expect(r.body).toContain(`within ${t.config.codeTtl} seconds`);
       const row = await t.db.selectFrom('authorization_codes').selectAll().where('code_digest', '=', digest(code!)).executeTakeFirstOrThrow();
       expect(row.redirect_uri).toBe(OOB_URI);
     });
