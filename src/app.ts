@@ -23,6 +23,11 @@ import { createMetricsRegistry } from './metrics.js';
 import { tokenRoutes } from './routes/token.js';
 import { userinfoRoutes } from './routes/userinfo.js';
 import { metadataRoutes } from './routes/metadata.js';
+import { authorizeRoutes } from './routes/authorize.js';
+import { loginRoutes } from './routes/login.js';
+import { accountRoutes } from './routes/account.js';
+import { signInThrottle } from './oauth/throttle.js';
+import { rejectNul } from './web/reject-nul.js';
 
 export interface AppDeps {
   config: Config;
@@ -104,6 +109,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   });
 
   app.setErrorHandler(errorHandler);
+  app.addHook('preValidation', rejectNul);
   app.setNotFoundHandler(notFoundHandler);
   installMetrics(app, createMetricsRegistry(deps.pool));
   installDraining(app);
@@ -112,7 +118,12 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(healthRoutes);
   await app.register(staticRoutes);
   await app.register(metadataRoutes);
-  await app.register(tokenRoutes);
+  // The password grant shares the login page's sign-in throttle.
+  const throttle = signInThrottle(deps.db, deps.clock);
+  await app.register(tokenRoutes, { grantContext: () => ({ throttle }) });
   await app.register(userinfoRoutes);
+  await app.register(authorizeRoutes);
+  await app.register(loginRoutes);
+  await app.register(accountRoutes);
   return app;
 }
