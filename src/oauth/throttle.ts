@@ -3,6 +3,7 @@ import { addSeconds } from '../clock.js';
 import type { Executor } from '../store/executor.js';
 import { clearAttempts, findAttempts, recordFailure, setBlockedUntil } from '../store/login-attempts.js';
 import { OAuthError } from './errors.js';
+import { metrics } from '../metrics.js';
 import type { SignInThrottle } from './grants/types.js';
 
 /**
@@ -40,6 +41,7 @@ export async function checkThrottle(db: Executor, clock: Clock, attempt: SignInA
     }
   }
   if (wait > 0) {
+    metrics.loginThrottled.inc();
     throw new OAuthError('rate_limited', `Too many failed sign-in attempts; try again in ${wait} seconds`, {
       status: 429,
       headers: { 'retry-after': String(wait) },

@@ -133,4 +133,29 @@ describe('two latch processes on one database', () => {
     expect(revoke.status).toBe(200);
     expect((await introspect(b)).active).toBe(false);
   });
+
+  it('count failed sign-ins across both: failures split between them block the account at both', async () => {
+    const victim = await makeUser({ db: direct.db, clock: new ManualClock(Date.now()), config: testConfig() });
+    const attempt = (server: RunningServer, password: string) =>
+      fetch(`${server.url}/oauth/token`, {
+        method: 'POST',
+        headers: { authorization: basic(client.client_id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'password', username: victim.username, password }),
+      });
+    // Five failures are free per account; they alternate between the two processes.
+    for (let i = 0; i < 5; i++) expect((await attempt(i % 2 === 0 ? a : b, `wrong password ${i}`)).status).toBe(400);
+    expect((await attempt(b, victim.password)).status).toBe(200);
+    // A success clears the account's count; now six failures, three at each, block it everywhere.
+    for (let i = 0; i < 6; i++) expect((await attempt(i % 2 === 0 ? a : b, `wrong again ${i}`)).status).toBe(400);
+    for (const server of [a, b]) {
+      const blocked = await attempt(server, victim.password);
+      expect(blocked.status).toBe(429);
+      expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await blocked.json()).toMatchObject({ error: 'rate_limited' });
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toMatch(/^latch_login_throttled_total [1-9]/m);
+    }
+    // Another account is not affected.
+    expect((await token(a, { grant_type: 'password', username: user.username, password: user.password })).status).toBe(200);
+  });
 });

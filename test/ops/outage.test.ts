@@ -104,6 +104,14 @@ describe('a database outage, on the real server process', () => {
       expect(a.headers.get('retry-after')).toBe('2');
       expect(a.body).not.toContain(client.secret);
     }
+    // A page that needs the database (the authorization endpoint looks up the client) renders the error page.
+    const page = await timed(
+      `${server.url}/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: client.client_id, redirect_uri: 'https://app.example/callback', state: 's' })}`,
+    );
+    expect(page.status).toBe(503);
+    expect(page.ms).toBeLessThan(2000);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.body).toContain('<p id="error-code" class="error-code">temporarily_unavailable</p>');
     // Liveness is about the process, not the database: an orchestrator must not kill it.
     expect((await timed(`${server.url}/healthz`)).status).toBe(200);
     expect(server.child.exitCode).toBeNull();
