@@ -19,7 +19,7 @@ export function findClientByClientId(db: Executor, clientId: string): Promise<Cl
  */
 export const CLIENT_CACHE_MS = 1000;
 const CLIENT_CACHE_MAX = 10_000;
-type Cached = { client: Client; at: number; generation: number };
+type Cached = { client: Promise<Client | undefined>; at: number; generation: number };
 const clientCache = new WeakMap<object, Map<string, Cached>>();
 /** Bumped by every write to clients in this process; older entries are void. */
 let generation = 0;
@@ -30,24 +30,27 @@ function forgetCachedClients(): void {
 
 const FIND_CLIENT = 'select * from clients where client_id = $1';
 
-/** findClientByClientId for client authentication, through the short-lived cache. */
-export async function findClientForAuth(db: Executor, clientId: string): Promise<Client | undefined> {
-  if (db.isTransaction) return (await runCompiled<Client>(db, FIND_CLIENT, [clientId]))[0];
+/**
+ * findClientByClientId for client authentication, through the short-lived cache.
+ * Concurrent requests for one client share one read, so an expiring entry does
+ * not send every waiting request to the database at once.
+ */
+export function findClientForAuth(db: Executor, clientId: string): Promise<Client | undefined> {
+  if (db.isTransaction) return runCompiled<Client>(db, FIND_CLIENT, [clientId]).then((rows) => rows[0]);
   let byId = clientCache.get(db);
   if (!byId) clientCache.set(db, (byId = new Map()));
   const now = performance.now();
   const hit = byId.get(clientId);
   if (hit && hit.generation === generation && now - hit.at < CLIENT_CACHE_MS) return hit.client;
-  const readAt = generation;
-  const client = (await runCompiled<Client>(db, FIND_CLIENT, [clientId]))[0];
-  // Unknown ids are not cached, so guessing cannot fill memory; a write meanwhile voids this read.
-  if (client && readAt === generation) {
-    if (byId.size >= CLIENT_CACHE_MAX) byId.clear();
-    byId.set(clientId, { client, at: now, generation });
-  } else {
-    byId.delete(clientId);
-  }
-  return client;
+  if (byId.size >= CLIENT_CACHE_MAX) byId.clear();
+  const entry: Cached = { client: runCompiled<Client>(db, FIND_CLIENT, [clientId]).then((rows) => rows[0]), at: now, generation };
+  byId.set(clientId, entry);
+  const forget = () => {
+    if (byId.get(clientId) === entry) byId.delete(clientId);
+  };
+  // Unknown ids and failed reads are not kept: guessing cannot fill memory, and an outage is not remembered.
+  entry.client.then((client) => client === undefined && forget(), forget);
+  return entry.client;
 }
 
 export interface ClientWithOwner extends Client {

@@ -184,4 +184,20 @@ describe('the client cache for authentication', () => {
     const c = await makeClient({ db: t.db, clock, config });
     expect((await findClientForAuth(t.db, c.client_id))!.id).toBe(c.id);
   });
+
+  it('shares one read among concurrent requests for the same client', async () => {
+    const c = await makeClient({ db: t.db, clock, config });
+    let queries = 0;
+    const counted = t.db.withPlugin({
+      transformQuery: (args) => args.node,
+      // Compiled statements skip transformQuery; every executed one passes here.
+      transformResult: async (args) => {
+        queries++;
+        return args.result;
+      },
+    });
+    const found = await Promise.all(Array.from({ length: 20 }, () => findClientForAuth(counted, c.client_id)));
+    expect(queries).toBe(1);
+    expect(new Set(found.map((f) => f!.id))).toEqual(new Set([c.id]));
+  });
 });

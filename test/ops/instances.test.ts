@@ -135,7 +135,7 @@ describe('two latch processes on one database', () => {
   });
 
   it('count failed sign-ins across both: failures split between them block the account at both', async () => {
-    const victim = await makeUser({ db: direct.db, clock: new ManualClock(Date.now()), config: testConfig() });
+    const victim = await makeUser({ db: direct.db, clock: new ManualClock(Date.now()) });
     const attempt = (server: RunningServer, password: string) =>
       fetch(`${server.url}/oauth/token`, {
         method: 'POST',
