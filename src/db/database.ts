@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Database } from './schema.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import { acquireEmbeddedLock } from './embedded-lock.js';
+import { preparedName } from './prepared.js';
 
 // int8 (count(*), sums) as a number, as PGlite gives it, so both modes read alike.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -40,9 +41,22 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
   // pg-pool listens for errors only on idle clients. A client checked out when its
   // server vanishes emits 'error' with no listener, which would kill the process;
   // its query is rejected anyway, and that is how the request learns of it.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    usePreparedStatements(client);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, mode: 'postgres', pool, close: () => db.destroy() };
+}
+
+/** Runs the statements marked in ./prepared.ts as named prepared statements on this connection. */
+function usePreparedStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (config: unknown, values?: unknown, callback?: unknown) => {
+    const name = typeof config === 'string' && Array.isArray(values) ? preparedName(config) : undefined;
+    if (name) return query({ name, text: config, values }, callback);
+    return query(config, values, callback);
+  };
 }
 
 /**
