@@ -37,6 +37,8 @@ const seconds = Number(process.env.BENCH_SECONDS || 5);
 const connectionLevels = (process.env.BENCH_CONNECTIONS || '10,50').split(',').map(Number);
 const profile = process.env.BENCH_PROFILE === '1';
 const REDIRECT = 'http://127.0.0.1:8080/callback';
+/** Node flags for latch: those `npm start` uses (package.json), unless BENCH_NODE_FLAGS says otherwise. */
+const LATCH_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? startFlags()).split(' ').filter(Boolean);
 const VERIFIER = 'bench-verifier-' + 'x'.repeat(40);
 
 type Limit = 'insert' | 'lookup_post' | 'lookup_get';
@@ -128,7 +130,7 @@ async function main(): Promise<void> {
   const profileDir = join(ROOT, 'bench', 'profiles');
   if (profile) mkdirSync(profileDir, { recursive: true });
   const latch = await start(
-    [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), SERVER],
+    [...LATCH_NODE_FLAGS, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), SERVER],
     { DATABASE_URL: databaseUrl, LATCH_COOKIE_SECRET: cookieSecret, HOST: '127.0.0.1', PORT: String(latchPort), LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'info' },
     async () => (await fetch(`http://127.0.0.1:${latchPort}/readyz`).catch(() => null))?.status === 200,
   );
@@ -180,6 +182,12 @@ async function main(): Promise<void> {
 }
 
 type Measured = LoadResult & { cpuPerRequest: number };
+/** The node flags in package.json's start script, so the benchmark runs latch as `npm start` does. */
+function startFlags(): string {
+  const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  return start.match(/^node((?: --[^ ]+)*) /)?.[1]?.trim() ?? '';
+}
+
 interface Row {
   scenario: string;
   connections: number;

@@ -1,4 +1,4 @@
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
@@ -67,6 +67,8 @@ export async function openEmbedded(dataDir: string | null, loadDataDir?: Blob): 
   const unlock = dataDir ? acquireEmbeddedLock(dataDir) : () => {};
   let pglite: PGlite;
   try {
+    // Loaded only in embedded mode: a server on PostgreSQL does not carry it in memory.
+    const { PGlite } = await import('@electric-sql/pglite');
     pglite = await PGlite.create(dataDir ? `${dataDir}/pgdata` : undefined, loadDataDir ? { loadDataDir } : {});
   } catch (err) {
     unlock();
