@@ -156,13 +156,19 @@ async function main(): Promise<void> {
         : { method: 'GET', path: '/lookup', headers: { authorization: `Bearer ${liveToken}` } };
 
   const rows: Row[] = [];
+  // The machine may be shared, so its speed drifts: each latch run is compared with
+  // the mean of the limit runs just before and just after it (one run serves as
+  // "after" for one scenario and "before" for the next).
   for (const connections of connectionLevels) {
     for (const scenario of scenarios) {
       const key = `${scenario.limit}.c${connections}`;
-      limits[key] ??= await measured(reference.child.pid!, () => drive({ url: referenceUrl, connections, seconds, ...limitJob(scenario.limit) }));
+      const runLimit = () => measured(reference.child.pid!, () => drive({ url: referenceUrl, connections, seconds, ...limitJob(scenario.limit) }));
+      const before = limits[key] ?? (await runLimit());
       const job = await scenario.job(connections);
       const result = await measured(latch.child.pid!, () => drive({ url: latchUrl, connections, seconds, ...job }));
-      rows.push({ scenario: scenario.name, connections, latch: result, limit: limits[key]!, limitName: scenario.limit });
+      const after = await runLimit();
+      limits[key] = after;
+      rows.push({ scenario: scenario.name, connections, latch: result, limit: meanOf(before, after), limitName: scenario.limit });
       printRow(rows.at(-1)!);
     }
   }
@@ -304,6 +310,20 @@ async function measured(pid: number, run: () => Promise<LoadResult>): Promise<Me
   const before = cpuMicros(pid);
   const result = await run();
   return { ...result, cpuPerRequest: (cpuMicros(pid) - before) / Math.max(1, result.total) };
+}
+
+function meanOf(a: Measured, b: Measured): Measured {
+  const mean = (x: number, y: number) => (x + y) / 2;
+  return {
+    rps: mean(a.rps, b.rps),
+    p50: mean(a.p50, b.p50),
+    p99: mean(a.p99, b.p99),
+    errors: a.errors + b.errors,
+    non2xx: a.non2xx + b.non2xx,
+    total: a.total + b.total,
+    exhausted: false,
+    cpuPerRequest: mean(a.cpuPerRequest, b.cpuPerRequest),
+  };
 }
 
 /** Resident and peak resident memory of a process, in MB (Linux /proc). */
