@@ -13,6 +13,17 @@ export interface ClientWithOwner extends Client {
   owner_username: string | null;
 }
 
+/** One client with its owner's username, as the console and the admin page show it. */
+export function findClientWithOwner(db: Executor, clientId: string): Promise<ClientWithOwner | undefined> {
+  return db
+    .selectFrom('clients')
+    .leftJoin('users', 'users.id', 'clients.owner_id')
+    .selectAll('clients')
+    .select('users.username as owner_username')
+    .where('clients.client_id', '=', clientId)
+    .executeTakeFirst();
+}
+
 export function listClients(
   db: Executor,
   filter: { ownerId?: string; status?: ClientStatus } = {},

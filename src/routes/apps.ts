@@ -1,0 +1,223 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { registerClient, rotateClientSecret, updateClientSettings } from '../manage/clients.js';
+import {
+  appOverview,
+  createTestToken,
+  deleteApp,
+  findAppFor,
+  listMyApps,
+  revokeTestToken,
+  type Actor,
+} from '../manage/apps.js';
+import { ValidationError } from '../manage/validation.js';
+import { OAuthError } from '../oauth/errors.js';
+import { parseScope } from '../oauth/scopes.js';
+import {
+  appFormBody,
+  blankValues,
+  clientInput,
+  GRANT_CHOICES,
+  valuesFromBody,
+  valuesFromClient,
+  type AppFormValues,
+} from '../web/app-form.js';
+import { renderPage, seeOther } from '../web/page.js';
+import { checkCsrf, csrfToken, requireUser } from '../web/session.js';
+
+const params = z.object({ clientId: z.string().max(200) });
+const tokenParams = params.extend({ tokenId: z.string().max(200) });
+
+const tokenBody = z.object({
+  _csrf: z.string().optional(),
+  label: z.string().max(1000).optional(),
+  ttl: z.string().max(20).optional(),
+  scopes: z
+    .union([z.string().max(200), z.array(z.string().max(200)).max(50)])
+    .optional()
+    .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v])),
+});
+
+/** Lifetimes offered for test tokens; "never" is what Raindrop's test tokens do. */
+export const TOKEN_LIFETIMES = [
+  { value: '', label: 'never expires' },
+  { value: '3600', label: '1 hour' },
+  { value: '86400', label: '1 day' },
+  { value: '604800', label: '7 days' },
+  { value: '2592000', label: '30 days' },
+  { value: '31536000', label: '1 year' },
+];
+
+/** Notices a redirect may ask the app page to show; only these fixed texts, never reflected input. */
+const NOTICES: Record<string, string> = {
+  saved: 'Settings saved.',
+  revoked: 'The token was revoked; it no longer works.',
+};
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value ?? {});
+  if (!result.success) throw new OAuthError('invalid_request', 'The form was malformed; reload the page and try again');
+  return result.data;
+}
+
+const actorOf = (request: FastifyRequest): Actor => ({
+  userId: request.latchSession!.userId,
+  isAdmin: request.latchSession!.isAdmin,
+});
+
+export const appRoutes: FastifyPluginAsync = async (app) => {
+  const { db, clock, config } = app.deps;
+  const opts = { preHandler: requireUser, config: { page: true } };
+
+  async function renderForm(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    form: { action: string; values: AppFormValues; errors: Record<string, string>; editing: boolean; clientId?: string },
+    status = 200,
+  ) {
+    return renderPage(
+      request,
+      reply,
+      'apps/form',
+      {
+        title: form.editing ? 'Edit app' : 'Register an app',
+        ...form,
+        knownScopes: config.scopes,
+        grantChoices: GRANT_CHOICES,
+        csrf: await csrfToken(request, reply, form.action),
+      },
+      status,
+    );
+  }
+
+  async function showApp(request: FastifyRequest, reply: FastifyReply, clientId: string, extra: Record<string, unknown> = {}, status = 200) {
+    const actor = actorOf(request);
+    const client = await findAppFor(db, actor, clientId);
+    const overview = await appOverview(db, actor, client);
+    const base = `/apps/${client.client_id}`;
+    const notice = typeof (request.query as Record<string, unknown>)?.notice === 'string' ? NOTICES[(request.query as Record<string, string>).notice!] : undefined;
+    const csrf = {
+      rotate: await csrfToken(request, reply, `${base}/secret`),
+      token: await csrfToken(request, reply, `${base}/tokens`),
+      revoke: {} as Record<string, string>,
+    };
+    for (const t of overview.tokens) {
+      if (!t.revoked_at) csrf.revoke[t.id] = await csrfToken(request, reply, `${base}/tokens/${t.id}/revoke`);
+    }
+    return renderPage(
+      request,
+      reply,
+      'apps/show',
+      {
+        title: client.name,
+        client,
+        ...overview,
+        now: clock.now(),
+        lifetimes: TOKEN_LIFETIMES,
+        csrf,
+        notice,
+        tokenErrors: {},
+        ...extra,
+      },
+      status,
+    );
+  }
+
+  app.get('/apps', opts, async (request, reply) => {
+    const apps = await listMyApps(db, actorOf(request));
+    return renderPage(request, reply, 'apps/list', { title: 'Your apps', apps, approval: config.appApproval });
+  });
+
+  app.get('/apps/new', opts, async (request, reply) =>
+    renderForm(request, reply, { action: '/apps', values: blankValues(config.scopes), errors: {}, editing: false }),
+  );
+
+  app.post('/apps', opts, async (request, reply) => {
+    await checkCsrf(request);
+    const values = valuesFromBody(parse(appFormBody, request.body));
+    try {
+      const { client, secret } = await registerClient(db, clock, config, { ...clientInput(values), ownerId: actorOf(request).userId });
+      return renderPage(request, reply, 'apps/credentials', { title: 'App registered', client, secret, created: true }, 201);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return renderForm(request, reply, { action: '/apps', values, errors: err.fields, editing: false }, 400);
+    }
+  });
+
+  app.get('/apps/:clientId', opts, async (request, reply) => showApp(request, reply, parse(params, request.params).clientId));
+
+  app.get('/apps/:clientId/edit', opts, async (request, reply) => {
+    const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
+    const action = `/apps/${client.client_id}/edit`;
+    return renderForm(request, reply, { action, values: valuesFromClient(client), errors: {}, editing: true, clientId: client.client_id });
+  });
+
+  app.post('/apps/:clientId/edit', opts, async (request, reply) => {
+    await checkCsrf(request);
+    const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
+    // The type is fixed at registration: a public app has no secret to turn confidential with.
+    const values = { ...valuesFromBody(parse(appFormBody, request.body)), client_type: valuesFromClient(client).client_type };
+    const { confidential: _fixed, ...input } = clientInput(values);
+    try {
+      await updateClientSettings(db, clock, config, client, input);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const action = `/apps/${client.client_id}/edit`;
+      return renderForm(request, reply, { action, values, errors: err.fields, editing: true, clientId: client.client_id }, 400);
+    }
+    return seeOther(reply, `/apps/${client.client_id}?notice=saved`);
+  });
+
+  app.post('/apps/:clientId/secret', opts, async (request, reply) => {
+    await checkCsrf(request);
+    const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
+    try {
+      const secret = await rotateClientSecret(db, clock, client);
+      return renderPage(request, reply, 'apps/credentials', { title: 'New client secret', client, secret, created: false });
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      throw new OAuthError('invalid_request', 'This app is public: it has no secret to rotate');
+    }
+  });
+
+  app.get('/apps/:clientId/delete', opts, async (request, reply) => {
+    const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
+    const csrf = await csrfToken(request, reply, `/apps/${client.client_id}/delete`);
+    return renderPage(request, reply, 'apps/delete', { title: `Delete ${client.name}`, client, csrf });
+  });
+
+  app.post('/apps/:clientId/delete', opts, async (request, reply) => {
+    await checkCsrf(request);
+    const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
+    await deleteApp(db, client);
+    return seeOther(reply, '/apps');
+  });
+
+  app.post('/apps/:clientId/tokens', opts, async (request, reply) => {
+    await checkCsrf(request);
+    const actor = actorOf(request);
+    const client = await findAppFor(db, actor, parse(params, request.params).clientId);
+    const body = parse(tokenBody, request.body);
+    const ttl = body.ttl?.trim() ? (/^\d+$/.test(body.ttl.trim()) ? Number(body.ttl.trim()) : Number.NaN) : null;
+    try {
+      const token = await createTestToken(db, clock, config, actor, client, {
+        scope: body.scopes.flatMap((s) => parseScope(s)),
+        ttl,
+        label: body.label ?? null,
+      });
+      return renderPage(request, reply, 'apps/token', { title: 'Test token created', client, token }, 201);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return showApp(request, reply, client.client_id, { tokenErrors: err.fields, tokenValues: body }, 400);
+    }
+  });
+
+  app.post('/apps/:clientId/tokens/:tokenId/revoke', opts, async (request, reply) => {
+    await checkCsrf(request);
+    const actor = actorOf(request);
+    const p = parse(tokenParams, request.params);
+    const client = await findAppFor(db, actor, p.clientId);
+    await revokeTestToken(db, clock, actor, client, p.tokenId);
+    return seeOther(reply, `/apps/${client.client_id}?notice=revoked`);
+  });
+};
