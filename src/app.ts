@@ -14,6 +14,9 @@ import { loggerOptions } from './logger.js';
 import { errorHandler, notFoundHandler } from './web/error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { staticRoutes } from './routes/static.js';
+import { authorizeRoutes } from './routes/authorize.js';
+import { loginRoutes } from './routes/login.js';
+import { accountRoutes } from './routes/account.js';
 
 export interface AppDeps {
   config: Config;
@@ -87,5 +90,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
 
   await app.register(healthRoutes);
   await app.register(staticRoutes);
+  await app.register(authorizeRoutes);
+  await app.register(loginRoutes);
+  await app.register(accountRoutes);
   return app;
 }
