@@ -17,6 +17,9 @@ import { staticRoutes } from './routes/static.js';
 import { authorizeRoutes } from './routes/authorize.js';
 import { loginRoutes } from './routes/login.js';
 import { accountRoutes } from './routes/account.js';
+import { appRoutes } from './routes/apps.js';
+import { adminRoutes } from './routes/admin.js';
+import { signupRoutes } from './routes/signup.js';
 
 export interface AppDeps {
   config: Config;
@@ -93,5 +96,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(authorizeRoutes);
   await app.register(loginRoutes);
   await app.register(accountRoutes);
+  await app.register(appRoutes);
+  await app.register(adminRoutes);
+  await app.register(signupRoutes);
   return app;
 }

@@ -4,7 +4,7 @@ import { appsByStatus, findAppFor } from '../manage/apps.js';
 import { decideClient, type Decision } from '../manage/clients.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
-import { renderPage, seeOther } from '../web/page.js';
+import { consolePage } from '../web/console-page.js';
 import { checkCsrf, csrfToken, requireAdmin } from '../web/session.js';
 
 const DECISIONS = ['approve', 'deny', 'suspend', 'reinstate'] as const satisfies readonly Decision[];
@@ -35,7 +35,7 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
         }
       }
     }
-    return renderPage(request, reply, 'admin/apps', { title: 'App approval', groups, actions: ACTIONS, csrf, ...extra }, status);
+    return consolePage(request, reply, 'admin/apps', { title: 'App approval', groups, actions: ACTIONS, csrf, ...extra }, status);
   }
 
   app.get('/admin/apps', opts, async (request, reply) => renderAdmin(request, reply));
@@ -57,6 +57,6 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
       const error = Object.values(err.fields).join('; ');
       return renderAdmin(request, reply, { errorFor: client.client_id, error, reason: form.data.reason }, 400);
     }
-    return seeOther(reply, `/admin/apps#app-${client.client_id}`);
+    return reply.redirect(`/admin/apps#app-${client.client_id}`, 303);
   });
 };

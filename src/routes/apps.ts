@@ -22,7 +22,7 @@ import {
   valuesFromClient,
   type AppFormValues,
 } from '../web/app-form.js';
-import { renderPage, seeOther } from '../web/page.js';
+import { consolePage } from '../web/console-page.js';
 import { checkCsrf, csrfToken, requireUser } from '../web/session.js';
 
 const params = z.object({ clientId: z.string().max(200) });
@@ -75,10 +75,10 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     form: { action: string; values: AppFormValues; errors: Record<string, string>; editing: boolean; clientId?: string },
     status = 200,
   ) {
-    return renderPage(
+    return consolePage(
       request,
       reply,
-      'apps/form',
+      'console/form',
       {
         title: form.editing ? 'Edit app' : 'Register an app',
         ...form,
@@ -104,10 +104,10 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     for (const t of overview.tokens) {
       if (!t.revoked_at) csrf.revoke[t.id] = await csrfToken(request, reply, `${base}/tokens/${t.id}/revoke`);
     }
-    return renderPage(
+    return consolePage(
       request,
       reply,
-      'apps/show',
+      'console/show',
       {
         title: client.name,
         client,
@@ -125,7 +125,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
 
   app.get('/apps', opts, async (request, reply) => {
     const apps = await listMyApps(db, actorOf(request));
-    return renderPage(request, reply, 'apps/list', { title: 'Your apps', apps, approval: config.appApproval });
+    return consolePage(request, reply, 'console/list', { title: 'Your apps', apps, approval: config.appApproval });
   });
 
   app.get('/apps/new', opts, async (request, reply) =>
@@ -137,7 +137,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     const values = valuesFromBody(parse(appFormBody, request.body));
     try {
       const { client, secret } = await registerClient(db, clock, config, { ...clientInput(values), ownerId: actorOf(request).userId });
-      return renderPage(request, reply, 'apps/credentials', { title: 'App registered', client, secret, created: true }, 201);
+      return consolePage(request, reply, 'console/credentials', { title: 'App registered', client, secret, created: true }, 201);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       return renderForm(request, reply, { action: '/apps', values, errors: err.fields, editing: false }, 400);
@@ -165,7 +165,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
       const action = `/apps/${client.client_id}/edit`;
       return renderForm(request, reply, { action, values, errors: err.fields, editing: true, clientId: client.client_id }, 400);
     }
-    return seeOther(reply, `/apps/${client.client_id}?notice=saved`);
+    return reply.redirect(`/apps/${client.client_id}?notice=saved`, 303);
   });
 
   app.post('/apps/:clientId/secret', opts, async (request, reply) => {
@@ -173,7 +173,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
     try {
       const secret = await rotateClientSecret(db, clock, client);
-      return renderPage(request, reply, 'apps/credentials', { title: 'New client secret', client, secret, created: false });
+      return consolePage(request, reply, 'console/credentials', { title: 'New client secret', client, secret, created: false });
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       throw new OAuthError('invalid_request', 'This app is public: it has no secret to rotate');
@@ -183,14 +183,14 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
   app.get('/apps/:clientId/delete', opts, async (request, reply) => {
     const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
     const csrf = await csrfToken(request, reply, `/apps/${client.client_id}/delete`);
-    return renderPage(request, reply, 'apps/delete', { title: `Delete ${client.name}`, client, csrf });
+    return consolePage(request, reply, 'console/delete', { title: `Delete ${client.name}`, client, csrf });
   });
 
   app.post('/apps/:clientId/delete', opts, async (request, reply) => {
     await checkCsrf(request);
     const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
     await deleteApp(db, client);
-    return seeOther(reply, '/apps');
+    return reply.redirect('/apps', 303);
   });
 
   app.post('/apps/:clientId/tokens', opts, async (request, reply) => {
@@ -205,7 +205,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
         ttl,
         label: body.label ?? null,
       });
-      return renderPage(request, reply, 'apps/token', { title: 'Test token created', client, token }, 201);
+      return consolePage(request, reply, 'console/token', { title: 'Test token created', client, token }, 201);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       return showApp(request, reply, client.client_id, { tokenErrors: err.fields, tokenValues: body }, 400);
@@ -218,6 +218,6 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     const p = parse(tokenParams, request.params);
     const client = await findAppFor(db, actor, p.clientId);
     await revokeTestToken(db, clock, actor, client, p.tokenId);
-    return seeOther(reply, `/apps/${client.client_id}?notice=revoked`);
+    return reply.redirect(`/apps/${client.client_id}?notice=revoked`, 303);
   });
 };
