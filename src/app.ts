@@ -20,6 +20,9 @@ import { accountRoutes } from './routes/account.js';
 import { appRoutes } from './routes/apps.js';
 import { adminRoutes } from './routes/admin.js';
 import { signupRoutes } from './routes/signup.js';
+import { tokenRoutes } from './routes/token.js';
+import { userinfoRoutes } from './routes/userinfo.js';
+import { metadataRoutes } from './routes/metadata.js';
 
 export interface AppDeps {
   config: Config;
@@ -56,12 +59,14 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     logger: options.logger ?? loggerOptions(deps.config.logLevel),
     bodyLimit: BODY_LIMIT,
     // Parameters repeated in a query string come back as arrays; routes refuse them.
-    routerOptions: { maxParamLength: 200 },
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
   app.decorate('deps', deps);
 
+  // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
+  app.removeContentTypeParser('text/plain');
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   await app.register(cookie, { secret: deps.cookieSecret });
   await app.register(helmet, {
@@ -99,5 +104,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(appRoutes);
   await app.register(adminRoutes);
   await app.register(signupRoutes);
+  await app.register(metadataRoutes);
+  await app.register(tokenRoutes);
+  await app.register(userinfoRoutes);
   return app;
 }

@@ -135,14 +135,19 @@ export async function replaceSuccessor(
   return Number(result.numUpdatedRows) === 1;
 }
 
-/** Ends one access token and the refresh token paired with it. */
-export async function revokePairByAccess(db: Executor, accessDigest: string, now: Date): Promise<void> {
+/** Ends one access token alone (its refresh token was just rotated, not revoked). */
+export async function revokeAccessToken(db: Executor, accessDigest: string, now: Date): Promise<void> {
   await db
     .updateTable('access_tokens')
     .set({ revoked_at: now })
     .where('token_digest', '=', accessDigest)
     .where('revoked_at', 'is', null)
     .execute();
+}
+
+/** Ends one access token and the refresh token paired with it. */
+export async function revokePairByAccess(db: Executor, accessDigest: string, now: Date): Promise<void> {
+  await revokeAccessToken(db, accessDigest, now);
   await db
     .updateTable('refresh_tokens')
     .set({ revoked_at: now })
@@ -160,14 +165,7 @@ export async function revokePairByRefresh(db: Executor, refreshDigest: string, n
     .where('revoked_at', 'is', null)
     .returning('access_token_digest')
     .executeTakeFirst();
-  if (row?.access_token_digest) {
-    await db
-      .updateTable('access_tokens')
-      .set({ revoked_at: now })
-      .where('token_digest', '=', row.access_token_digest)
-      .where('revoked_at', 'is', null)
-      .execute();
-  }
+  if (row?.access_token_digest) await revokeAccessToken(db, row.access_token_digest, now);
 }
 
 /** Ends every token of the given grants (families). */

@@ -1,0 +1,62 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Clock } from '../clock.js';
+import { digest } from '../crypto/secrets.js';
+import { findAccessToken, type AccessTokenView } from '../store/tokens.js';
+import { OAuthError } from './errors.js';
+import { parseScope } from './scopes.js';
+
+/** Why a token is not usable, or null when it is: one rule for bearer checks and introspection. */
+export function tokenProblem(token: AccessTokenView | undefined, now: Date): string | null {
+  if (!token) return 'The access token is invalid';
+  if (token.revoked_at) return 'The access token was revoked';
+  if (token.expires_at && token.expires_at.getTime() <= now.getTime()) return 'The access token expired';
+  if (token.client_status !== 'active') return 'The access token belongs to an application that is not active';
+  return null;
+}
+
+export const BEARER_REALM = 'latch';
+
+function challenge(error?: string, description?: string, scope?: string): string {
+  const parts = [`realm="${BEARER_REALM}"`];
+  if (error) parts.push(`error="${error}"`);
+  if (description) parts.push(`error_description="${description.replace(/["\\]/g, '')}"`);
+  if (scope) parts.push(`scope="${scope}"`);
+  return `Bearer ${parts.join(', ')}`;
+}
+
+/**
+ * RFC 6750 §3: a token from the Authorization header, good for `scopes`, or the
+ * OAuthError (with its WWW-Authenticate challenge) that the caller must get.
+ */
+export async function validateBearer(
+  db: Kysely<Database>,
+  clock: Clock,
+  authorization: string | undefined,
+  scopes: readonly string[],
+): Promise<AccessTokenView> {
+  const m = authorization ? /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization) : null;
+  if (!authorization || !/^bearer\b/i.test(authorization)) {
+    // No credentials at all: RFC 6750 §3.1 says no error code.
+    throw new OAuthError('invalid_token', 'An access token is required', { status: 401, headers: { 'www-authenticate': challenge() } });
+  }
+  if (!m) {
+    throw new OAuthError('invalid_request', 'The Authorization header is malformed', {
+      headers: { 'www-authenticate': challenge('invalid_request', 'The Authorization header is malformed') },
+    });
+  }
+  const token = m[1]!.length > 512 ? undefined : await findAccessToken(db, digest(m[1]!));
+  const problem = tokenProblem(token, clock.now());
+  if (problem) {
+    throw new OAuthError('invalid_token', problem, { headers: { 'www-authenticate': challenge('invalid_token', problem) } });
+  }
+  const granted = parseScope(token!.scope);
+  const missing = scopes.filter((s) => !granted.includes(s));
+  if (missing.length > 0) {
+    const description = 'The access token does not have the scope this resource needs';
+    throw new OAuthError('insufficient_scope', description, {
+      headers: { 'www-authenticate': challenge('insufficient_scope', description, scopes.join(' ')) },
+    });
+  }
+  return token!;
+}

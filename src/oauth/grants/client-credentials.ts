@@ -1,0 +1,12 @@
+import { OAuthError } from '../errors.js';
+import { mintTokens } from '../mint.js';
+import { assertGrantAllowed, resolveScope } from './shared.js';
+import type { GrantHandler } from './types.js';
+
+/** RFC 6749 §4.4: an app-level token for a confidential client; no user, no refresh token. */
+export const clientCredentialsGrant: GrantHandler = async (ctx, params, { client, method }) => {
+  if (method === 'none') throw new OAuthError('unauthorized_client', 'Only confidential clients may use client_credentials');
+  assertGrantAllowed(client, 'client_credentials');
+  const scope = resolveScope(ctx.config, client, params.scope);
+  return mintTokens(ctx.db, ctx.config, { client, userId: null, scope, now: ctx.clock.now(), grantId: null, withRefresh: false });
+};

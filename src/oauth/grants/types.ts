@@ -1,0 +1,33 @@
+import type { Kysely } from 'kysely';
+import type { Clock } from '../../clock.js';
+import type { Config } from '../../config.js';
+import type { Database } from '../../db/schema.js';
+import type { AuthenticatedClient } from '../client-auth.js';
+import type { TokenResponse } from '../mint.js';
+import type { Params } from '../params.js';
+
+export interface GrantContext {
+  db: Kysely<Database>;
+  config: Config;
+  clock: Clock;
+  /** The caller's address, for sign-in throttling. */
+  ip: string;
+  /** Observers (metrics); grants report what happened and never depend on them. */
+  events?: GrantEvents;
+  /** Sign-in throttling shared with the login page; the password grant consults it. */
+  throttle?: SignInThrottle;
+}
+
+export interface SignInThrottle {
+  /** Throws OAuthError rate_limited (429, Retry-After) while the account or address is blocked. */
+  check(username: string, ip: string): Promise<void>;
+  failure(username: string, ip: string): Promise<void>;
+  success(username: string, ip: string): Promise<void>;
+}
+
+export interface GrantEvents {
+  refreshReuse?(): void;
+}
+
+/** One grant type: a validated request from an authenticated client, to tokens or an OAuthError. */
+export type GrantHandler = (ctx: GrantContext, params: Params, auth: AuthenticatedClient) => Promise<TokenResponse>;

@@ -1,0 +1,78 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Clock } from '../clock.js';
+import { epochSeconds } from '../clock.js';
+import { digest } from '../crypto/secrets.js';
+import { findAccessToken, findRefreshToken } from '../store/tokens.js';
+import { findUserById } from '../store/users.js';
+import type { AuthenticatedClient } from './client-auth.js';
+import { OAuthError } from './errors.js';
+import { tokenProblem } from './bearer.js';
+import { required, type Params } from './params.js';
+
+export type Introspection =
+  | { active: false }
+  | {
+      active: true;
+      scope: string;
+      client_id: string;
+      username?: string;
+      sub?: string;
+      token_type: 'Bearer' | 'refresh_token';
+      exp?: number;
+      iat: number;
+    };
+
+/**
+ * RFC 7662 for resource servers (registered as confidential clients). Anything
+ * not usable right now is just {"active": false}, saying nothing about why.
+ */
+export async function introspect(
+  db: Kysely<Database>,
+  clock: Clock,
+  params: Params,
+  auth: AuthenticatedClient,
+): Promise<Introspection> {
+  if (auth.method === 'none') throw new OAuthError('invalid_client', 'Introspection needs client authentication');
+  const tokenDigest = digest(required(params, 'token'));
+  const now = clock.now();
+  const tryRefreshFirst = params.token_type_hint === 'refresh_token';
+  const order = tryRefreshFirst ? [asRefresh, asAccess] : [asAccess, asRefresh];
+  for (const lookup of order) {
+    const result = await lookup(db, tokenDigest, now);
+    if (result) return result;
+  }
+  return { active: false };
+}
+
+async function asAccess(db: Kysely<Database>, tokenDigest: string, now: Date): Promise<Introspection | null> {
+  const token = await findAccessToken(db, tokenDigest);
+  if (!token) return null;
+  if (tokenProblem(token, now)) return { active: false };
+  return {
+    active: true,
+    scope: token.scope,
+    client_id: token.client_id,
+    ...(token.user_id ? { username: token.username!, sub: token.user_id } : {}),
+    token_type: 'Bearer',
+    ...(token.expires_at ? { exp: epochSeconds(token.expires_at) } : {}),
+    iat: epochSeconds(token.created_at),
+  };
+}
+
+async function asRefresh(db: Kysely<Database>, tokenDigest: string, now: Date): Promise<Introspection | null> {
+  const token = await findRefreshToken(db, tokenDigest);
+  if (!token) return null;
+  const usable = !token.revoked_at && !token.rotated_at && !(token.expires_at && token.expires_at.getTime() <= now.getTime());
+  if (!usable) return { active: false };
+  const user = token.user_id ? await findUserById(db, token.user_id) : undefined;
+  return {
+    active: true,
+    scope: token.scope,
+    client_id: token.public_client_id,
+    ...(user ? { username: user.username, sub: user.id } : {}),
+    token_type: 'refresh_token',
+    ...(token.expires_at ? { exp: epochSeconds(token.expires_at) } : {}),
+    iat: epochSeconds(token.created_at),
+  };
+}

@@ -1,0 +1,45 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Clock } from '../clock.js';
+import { digest } from '../crypto/secrets.js';
+import { findAccessToken, findRefreshToken, revokeGrants, revokePairByAccess, revokePairByRefresh } from '../store/tokens.js';
+import { inTransaction } from '../store/transaction.js';
+import type { AuthenticatedClient } from './client-auth.js';
+import { OAuthError } from './errors.js';
+import { required, type Params } from './params.js';
+
+const notYours = () => new OAuthError('unauthorized_client', 'You are not authorized to revoke this token', { status: 403 });
+
+/**
+ * RFC 7009. The hint only orders the lookups. Unknown and already revoked tokens
+ * succeed silently; another client's token is refused. Revoking either token of a
+ * pair ends both; revoking a refresh token ends its whole family.
+ */
+export async function revokeToken(db: Kysely<Database>, clock: Clock, params: Params, { client }: AuthenticatedClient): Promise<void> {
+  const tokenDigest = digest(required(params, 'token'));
+  const now = clock.now();
+  const refreshFirst = params.token_type_hint === 'refresh_token';
+  const lookups = refreshFirst ? [revokeRefresh, revokeAccess] : [revokeAccess, revokeRefresh];
+  await inTransaction(db, async (trx) => {
+    for (const attempt of lookups) {
+      if (await attempt(trx, tokenDigest, client.id, now)) return;
+    }
+  });
+}
+
+async function revokeAccess(db: Parameters<typeof findAccessToken>[0], tokenDigest: string, clientUuid: string, now: Date): Promise<boolean> {
+  const token = await findAccessToken(db, tokenDigest);
+  if (!token) return false;
+  if (token.client_uuid !== clientUuid) throw notYours();
+  await revokePairByAccess(db, tokenDigest, now);
+  return true;
+}
+
+async function revokeRefresh(db: Parameters<typeof findRefreshToken>[0], tokenDigest: string, clientUuid: string, now: Date): Promise<boolean> {
+  const token = await findRefreshToken(db, tokenDigest);
+  if (!token) return false;
+  if (token.client_id !== clientUuid) throw notYours();
+  await revokePairByRefresh(db, tokenDigest, now);
+  await revokeGrants(db, [token.grant_id], now);
+  return true;
+}

@@ -1,0 +1,36 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticateClient } from '../oauth/client-auth.js';
+import { exchange } from '../oauth/grants/index.js';
+import type { GrantContext } from '../oauth/grants/types.js';
+import { introspect } from '../oauth/introspection.js';
+import { readParams } from '../oauth/params.js';
+import { revokeToken } from '../oauth/revocation.js';
+
+/** Responses carrying tokens must never be cached (RFC 6749 §5.1). */
+function noStore(reply: FastifyReply): FastifyReply {
+  return reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+}
+
+export const tokenRoutes: FastifyPluginAsync<{ grantContext?: (request: FastifyRequest) => Partial<GrantContext> }> = async (app, opts) => {
+  const { db, clock, config } = app.deps;
+
+  app.post('/oauth/token', async (request, reply) => {
+    const params = readParams(request.body);
+    const ctx: GrantContext = { db, clock, config, ip: request.ip, ...opts.grantContext?.(request) };
+    const { tokens } = await exchange(ctx, params, request.headers.authorization);
+    return noStore(reply).send(tokens);
+  });
+
+  app.post('/oauth/revoke', async (request, reply) => {
+    const params = readParams(request.body);
+    const auth = await authenticateClient(db, request.headers.authorization, params);
+    await revokeToken(db, clock, params, auth);
+    return noStore(reply).send({});
+  });
+
+  app.post('/oauth/introspect', async (request, reply) => {
+    const params = readParams(request.body);
+    const auth = await authenticateClient(db, request.headers.authorization, params);
+    return noStore(reply).send(await introspect(db, clock, params, auth));
+  });
+};

@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import { addSeconds } from '../../src/clock.js';
+import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
+import { s256 } from '../../src/oauth/pkce.js';
+import { insertCode } from '../../src/store/codes.js';
+import type { TestContext } from './app.js';
+
+export function newVerifier(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Stores an authorization code as the authorize endpoint would, and returns it. */
+export async function issueCode(
+  t: Pick<TestContext, 'db' | 'clock' | 'config'>,
+  input: { clientUuid: string; userId: string; redirectUri?: string | null; scope?: string; verifier?: string | null },
+): Promise<string> {
+  const code = newSecret(PREFIX.code);
+  const now = t.clock.now();
+  await insertCode(t.db, {
+    code_digest: digest(code),
+    client_id: input.clientUuid,
+    user_id: input.userId,
+    redirect_uri: input.redirectUri === undefined ? 'https://app.example/callback' : input.redirectUri,
+    scope: input.scope ?? 'read',
+    code_challenge: input.verifier ? s256(input.verifier) : null,
+    code_challenge_method: input.verifier ? 'S256' : null,
+    expires_at: addSeconds(now, t.config.codeTtl),
+    created_at: now,
+  });
+  return code;
+}

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestContext, type TestContext } from '../helpers/app.js';
+import { makeClient, makeUser } from '../helpers/fixtures.js';
+import { issueCode, newVerifier } from '../helpers/codes.js';
+import { asAuth, post } from '../helpers/token.js';
+import { digest } from '../../src/crypto/secrets.js';
+
+let t: TestContext;
+let user: Awaited<ReturnType<typeof makeUser>>;
+let app: Awaited<ReturnType<typeof makeClient>>;
+let pub: Awaited<ReturnType<typeof makeClient>>;
+
+beforeAll(async () => {
+  t = await createTestContext();
+  user = await makeUser(t);
+  app = await makeClient(t, { grantTypes: ['authorization_code', 'refresh_token'], accessTokenTtl: 1209600 });
+  pub = await makeClient(t, { confidential: false, redirectUris: ['com.example.app:/cb'], grantTypes: ['authorization_code', 'refresh_token'] });
+});
+afterAll(() => t.close());
+
+const exchange = (params: Record<string, string>, client = app) => post(t.app, '/oauth/token', { grant_type: 'authorization_code', ...params }, asAuth(client));
+
+describe('authorization_code grant', () => {
+  it('exchanges a code for a token pair with the client\'s lifetime, created_at and no-store headers', async () => {
+    const code = await issueCode(t, { clientUuid: app.id, userId: user.id, scope: 'read write' });
+    const r = await exchange({ code, redirect_uri: 'https://app.example/callback' });
+    expect(r.statusCode).toBe(200);
+    const body = r.json();
+    expect(body).toEqual({
+      access_token: expect.stringMatching(/^latch_at_/),
+      token_type: 'Bearer',
+      expires_in: 1209600,
+      refresh_token: expect.stringMatching(/^latch_rt_/),
+      scope: 'read write',
+      created_at: Math.floor(t.clock.now().getTime() / 1000),
+    });
+    expect(r.headers['cache-control']).toBe('no-store');
+    expect(r.headers['pragma']).toBe('no-cache');
+  });
+
+  it('requires the redirect_uri the code was issued for', async () => {
+    const code = await issueCode(t, { clientUuid: app.id, userId: user.id });
+    expect((await exchange({ code })).json().error).toBe('invalid_grant');
+    expect((await exchange({ code, redirect_uri: 'https://app.example/other' })).json().error).toBe('invalid_grant');
+    expect((await exchange({ code, redirect_uri: 'https://app.example/callback' })).statusCode).toBe(200);
+  });
+
+  it('accepts an omitted redirect_uri when none was given at /authorize', async () => {
+    const code = await issueCode(t, { clientUuid: app.id, userId: user.id, redirectUri: null });
+    expect((await exchange({ code })).statusCode).toBe(200);
+  });
+
+  it('refuses a code issued to another client without burning it', async () => {
+    const other = await makeClient(t);
+    const code = await issueCode(t, { clientUuid: app.id, userId: user.id });
+    const stolen = await exchange({ code, redirect_uri: 'https://app.example/callback' }, other);
+    expect(stolen.statusCode).toBe(400);
+    expect(stolen.json().error).toBe('invalid_grant');
+    expect((await exchange({ code, redirect_uri: 'https://app.example/callback' })).statusCode).toBe(200);
+  });
+
+  it('refuses an expired code (clock moved past LATCH_CODE_TTL)', async () => {
+    const code = await issueCode(t, { clientUuid: app.id, userId: user.id });
+    t.clock.advance(t.config.codeTtl);
+    const r = await exchange({ code, redirect_uri: 'https://app.example/callback' });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error).toBe('invalid_grant');
+  });
+
+  it('fails a second use with invalid_grant and revokes every token the code produced', async () => {
+    const code = await issueCode(t, { clientUuid: app.id, userId: user.id });
+    const first = (await exchange({ code, redirect_uri: 'https://app.example/callback' })).json();
+    const me = await t.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${first.access_token}` } });
+    expect(me.statusCode).toBe(200);
+    const second = await exchange({ code, redirect_uri: 'https://app.example/callback' });
+    expect(second.statusCode).toBe(400);
+    expect(second.json().error).toBe('invalid_grant');
+    const after = await t.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${first.access_token}` } });
+    expect(after.statusCode).toBe(401);
+    const refresh = await post(t.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: first.refresh_token }, asAuth(app));
+    expect(refresh.json().error).toBe('invalid_grant');
+  });
+
+  it('lets exactly one of many concurrent exchanges of one code succeed', async () => {
+    const code = await issueCode(t, { clientUuid: app.id, userId: user.id });
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => exchange({ code, redirect_uri: 'https://app.example/callback' })),
+    );
+    const statuses = results.map((r) => r.statusCode).sort();
+    expect(statuses).toEqual([200, 400, 400, 400, 400, 400, 400, 400]);
+    // One family was minted from the code, and the duplicates' reuse detection ended it.
+    const rows = await t.db.selectFrom('grants').selectAll().where('code_digest', '=', digest(code)).execute();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.revoked_at).not.toBeNull();
+  });
+
+  describe('PKCE (RFC 7636, S256)', () => {
+    it('exchanges with the matching verifier and refuses a wrong or missing one', async () => {
+      const verifier = newVerifier();
+      const code = await issueCode(t, { clientUuid: pub.id, userId: user.id, redirectUri: 'com.example.app:/cb', verifier });
+      const missing = await exchange({ code, redirect_uri: 'com.example.app:/cb' }, pub);
+      expect(missing.json().error).toBe('invalid_grant');
+      const wrong = await exchange({ code, redirect_uri: 'com.example.app:/cb', code_verifier: newVerifier() }, pub);
+      expect(wrong.json().error).toBe('invalid_grant');
+      const ok = await exchange({ code, redirect_uri: 'com.example.app:/cb', code_verifier: verifier }, pub);
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json().refresh_token).toMatch(/^latch_rt_/);
+    });
+
+    it('refuses a verifier for a code issued without a challenge (downgrade)', async () => {
+      const code = await issueCode(t, { clientUuid: app.id, userId: user.id });
+      const r = await exchange({ code, redirect_uri: 'https://app.example/callback', code_verifier: newVerifier() });
+      expect(r.json()).toMatchObject({ error: 'invalid_grant' });
+      expect(r.json().error_description).toContain('without a PKCE challenge');
+    });
+
+    it('refuses a public client\'s code that has no challenge', async () => {
+      const code = await issueCode(t, { clientUuid: pub.id, userId: user.id, redirectUri: 'com.example.app:/cb' });
+      const r = await exchange({ code, redirect_uri: 'com.example.app:/cb' }, pub);
+      expect(r.json().error_description).toBe('Public clients must use PKCE');
+    });
+
+    it('answers a malformed verifier with invalid_request', async () => {
+      const r = await exchange({ code: 'x', code_verifier: 'short' });
+      expect(r.statusCode).toBe(400);
+      expect(r.json().error).toBe('invalid_request');
+    });
+  });
+
+  it('refuses a client not registered for the grant with unauthorized_client', async () => {
+    const cc = await makeClient(t, { grantTypes: ['client_credentials'] });
+    const r = await exchange({ code: 'whatever' }, cc);
+    expect(r.json().error).toBe('unauthorized_client');
+  });
+
+  it('answers a missing code with invalid_request', async () => {
+    const r = await exchange({});
+    expect(r.json()).toEqual({ error: 'invalid_request', error_description: 'The code parameter is missing' });
+  });
+});

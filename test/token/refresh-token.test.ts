@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestContext, type TestContext } from '../helpers/app.js';
+import { makeClient, makeUser } from '../helpers/fixtures.js';
+import { asAuth, post } from '../helpers/token.js';
+import { digest } from '../../src/crypto/secrets.js';
+
+let t: TestContext;
+let user: Awaited<ReturnType<typeof makeUser>>;
+let app: Awaited<ReturnType<typeof makeClient>>;
+
+async function setup(env: Record<string, string> = {}) {
+  const ctx = await createTestContext(env);
+  const u = await makeUser(ctx);
+  const c = await makeClient(ctx, { grantTypes: ['password', 'refresh_token'], refreshTokenTtl: 3600 });
+  return { ctx, u, c };
+}
+
+beforeAll(async () => {
+  ({ ctx: t, u: user, c: app } = await setup());
+});
+afterAll(() => t.close());
+
+async function login(ctx = t, u = user, c = app, scope = 'read write') {
+  const r = await post(ctx.app, '/oauth/token', { grant_type: 'password', username: u.username, password: u.password, scope }, asAuth(c));
+  expect(r.statusCode).toBe(200);
+  return r.json() as { access_token: string; refresh_token: string; scope: string };
+}
+const refresh = (token: string, extra: Record<string, string> = {}, ctx = t, c = app) =>
+  post(ctx.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: token, ...extra }, asAuth(c));
+const me = (token: string, ctx = t) => ctx.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${token}` } });
+
+describe('refresh_token grant', () => {
+  it('rotates: a new pair, and the old pair stops working at once', async () => {
+    const first = await login();
+    const r = await refresh(first.refresh_token);
+    expect(r.statusCode).toBe(200);
+    const second = r.json();
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+    expect(second.access_token).not.toBe(first.access_token);
+    expect(second.scope).toBe('read write');
+    expect((await me(first.access_token)).statusCode).toBe(401);
+    expect((await me(second.access_token)).statusCode).toBe(200);
+  });
+
+  it('revokes the whole family when a retired refresh token is presented again', async () => {
+    const first = await login();
+    const second = (await refresh(first.refresh_token)).json();
+    const third = (await refresh(second.refresh_token)).json();
+    const replay = await refresh(first.refresh_token);
+    expect(replay.statusCode).toBe(400);
+    expect(replay.json().error).toBe('invalid_grant');
+    expect((await me(third.access_token)).statusCode).toBe(401);
+    expect((await refresh(third.refresh_token)).json().error).toBe('invalid_grant');
+  });
+
+  it('may narrow the scope, never widen it', async () => {
+    const first = await login(t, user, app, 'read');
+    const wider = await refresh(first.refresh_token, { scope: 'read write' });
+    expect(wider.statusCode).toBe(400);
+    expect(wider.json().error).toBe('invalid_scope');
+    // The failed attempt did not consume the token.
+    const full = await login();
+    const narrowed = await refresh(full.refresh_token, { scope: 'read' });
+    expect(narrowed.json().scope).toBe('read');
+    const stillOk = await refresh(first.refresh_token);
+    expect(stillOk.statusCode).toBe(200);
+  });
+
+  it('refuses an expired refresh token (injected clock)', async () => {
+    const first = await login();
+    t.clock.advance(3600);
+    const r = await refresh(first.refresh_token);
+    expect(r.json().error).toBe('invalid_grant');
+  });
+
+  it('refuses another client\'s refresh token without harming it', async () => {
+    const other = await makeClient(t, { grantTypes: ['refresh_token'] });
+    const first = await login();
+    expect((await refresh(first.refresh_token, {}, t, other)).json().error).toBe('invalid_grant');
+    expect((await refresh(first.refresh_token)).statusCode).toBe(200);
+  });
+
+  it('lets exactly one of many concurrent refreshes with one token succeed', async () => {
+    const first = await login();
+    const results = await Promise.all(Array.from({ length: 6 }, () => refresh(first.refresh_token)));
+    expect(results.map((r) => r.statusCode).sort()).toEqual([200, 400, 400, 400, 400, 400]);
+    // Reuse detection by the losers ended the winner's family too: nothing of it is live.
+    const winner = results.find((r) => r.statusCode === 200)!.json();
+    expect((await me(winner.access_token)).statusCode).toBe(401);
+    expect((await refresh(winner.refresh_token)).statusCode).toBe(400);
+  });
+
+  describe('with LATCH_REFRESH_REUSE_GRACE', () => {
+    let g: Awaited<ReturnType<typeof setup>>;
+    beforeAll(async () => {
+      g = await setup({ LATCH_REFRESH_REUSE_GRACE: '30' });
+    });
+    afterAll(() => g.ctx.close());
+
+    it('rotates a just-retired token once more within the window and retires the pair it produced first', async () => {
+      const first = await login(g.ctx, g.u, g.c);
+      const lost = (await refresh(first.refresh_token, {}, g.ctx, g.c)).json();
+      g.ctx.clock.advance(10);
+      const retry = await refresh(first.refresh_token, {}, g.ctx, g.c);
+      expect(retry.statusCode).toBe(200);
+      const fresh = retry.json();
+      expect((await me(lost.access_token, g.ctx)).statusCode).toBe(401);
+      const lostRow = await g.ctx.db.selectFrom('refresh_tokens').select('revoked_at').where('token_digest', '=', digest(lost.refresh_token)).executeTakeFirstOrThrow();
+      expect(lostRow.revoked_at).not.toBeNull();
+      expect((await me(fresh.access_token, g.ctx)).statusCode).toBe(200);
+      expect((await refresh(fresh.refresh_token, {}, g.ctx, g.c)).statusCode).toBe(200);
+    });
+
+    it('treats a retry after the window as reuse and revokes the family', async () => {
+      const first = await login(g.ctx, g.u, g.c);
+      const next = (await refresh(first.refresh_token, {}, g.ctx, g.c)).json();
+      g.ctx.clock.advance(31);
+      expect((await refresh(first.refresh_token, {}, g.ctx, g.c)).statusCode).toBe(400);
+      expect((await me(next.access_token, g.ctx)).statusCode).toBe(401);
+    });
+
+    it('treats a retry as reuse once the successor has been used', async () => {
+      const first = await login(g.ctx, g.u, g.c);
+      const next = (await refresh(first.refresh_token, {}, g.ctx, g.c)).json();
+      const after = (await refresh(next.refresh_token, {}, g.ctx, g.c)).json();
+      expect((await refresh(first.refresh_token, {}, g.ctx, g.c)).statusCode).toBe(400);
+      expect((await me(after.access_token, g.ctx)).statusCode).toBe(401);
+    });
+  });
+});
