@@ -7,7 +7,7 @@ import { saveConsent } from '../../src/store/consents.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { byId, encode, get, post, validApp } from './helpers.js';
+import { byId, encode, get, post, validApp, type FormValues } from './helpers.js';
 
 let t: TestContext;
 let owner: Awaited<ReturnType<typeof makeUser>>;
@@ -488,7 +488,7 @@ describe('secrets in logs', () => {
     await logged.ready();
     try {
       const session = await signedInAs({ ...t, app: logged }, owner.id);
-      const send = (url: string, values: Record<string, string | string[]>) =>
+      const send = (url: string, values: FormValues) =>
         logged.inject({ method: 'POST', url, payload: encode({ _csrf: session.csrf(url), ...values }), headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session.cookie } });
       const created = await send('/apps', validApp({ name: 'Logged app' }));
       const clientId = byId(created.body, 'client-id')!;
