@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { loggerOptions, maskUrl } from '../../src/logger.js';
+import { createTestContext, type TestContext } from '../helpers/app.js';
+import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
+
+let t: TestContext;
+let app: FastifyInstance;
+let lines = '';
+
+beforeAll(async () => {
+  t = await createTestContext();
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines += chunk.toString();
+      done();
+    },
+  });
+  app = await buildApp(
+    { config: t.config, db: t.db, clock: t.clock, cookieSecret: 'x'.repeat(32) },
+    { logger: { ...(loggerOptions('trace') as object), stream } },
+  );
+});
+afterAll(async () => {
+  await app.close();
+  await t.close();
+});
+
+describe('logs', () => {
+  it('never carry passwords, client secrets, tokens, codes, Authorization headers or cookies', async () => {
+    const user = await makeUser(t);
+    const client = await makeClient(t);
+    const tokenResponse = await app.inject({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { authorization: basic(client.client_id, client.secret), cookie: 'latch_session=cookie-value-123' },
+      payload: { grant_type: 'password', username: user.username, password: user.password },
+    });
+    const { access_token, refresh_token } = tokenResponse.json();
+    await app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${access_token}` } });
+    await app.inject({ method: 'GET', url: `/oauth/authorize?code=latch_ac_secretcode&access_token=${access_token}&state=s` });
+    await app.inject({ method: 'POST', url: '/oauth/revoke', payload: { token: refresh_token, client_id: client.client_id, client_secret: client.secret } });
+
+    expect(lines.length).toBeGreaterThan(0);
+    for (const secret of [user.password, client.secret, access_token, refresh_token, 'latch_ac_secretcode', 'cookie-value-123']) {
+      expect(lines).not.toContain(secret);
+    }
+    expect(lines).not.toMatch(/"authorization"/i);
+    expect(lines).toContain('[REDACTED]');
+  });
+
+  it('mask credential query parameters in logged URLs', () => {
+    expect(maskUrl('/cb?code=abc&state=xyz&access_token=t#x')).toBe('/cb?code=[REDACTED]&state=xyz&access_token=[REDACTED]#x');
+  });
+});
