@@ -14,15 +14,16 @@ import { loggerOptions } from './logger.js';
 import { errorHandler, notFoundHandler } from './web/error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { staticRoutes } from './routes/static.js';
+import { tokenRoutes } from './routes/token.js';
+import { userinfoRoutes } from './routes/userinfo.js';
+import { metadataRoutes } from './routes/metadata.js';
 import { authorizeRoutes } from './routes/authorize.js';
 import { loginRoutes } from './routes/login.js';
 import { accountRoutes } from './routes/account.js';
 import { appRoutes } from './routes/apps.js';
 import { adminRoutes } from './routes/admin.js';
 import { signupRoutes } from './routes/signup.js';
-import { tokenRoutes } from './routes/token.js';
-import { userinfoRoutes } from './routes/userinfo.js';
-import { metadataRoutes } from './routes/metadata.js';
+import { signInThrottle } from './oauth/throttle.js';
 
 export interface AppDeps {
   config: Config;
@@ -98,14 +99,16 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
 
   await app.register(healthRoutes);
   await app.register(staticRoutes);
+  await app.register(metadataRoutes);
+  // The password grant shares the login page's sign-in throttle.
+  const throttle = signInThrottle(deps.db, deps.clock);
+  await app.register(tokenRoutes, { grantContext: () => ({ throttle }) });
+  await app.register(userinfoRoutes);
   await app.register(authorizeRoutes);
   await app.register(loginRoutes);
   await app.register(accountRoutes);
   await app.register(appRoutes);
   await app.register(adminRoutes);
   await app.register(signupRoutes);
-  await app.register(metadataRoutes);
-  await app.register(tokenRoutes);
-  await app.register(userinfoRoutes);
   return app;
 }

@@ -13,7 +13,9 @@ import { inTransaction } from '../store/transaction.js';
 import { OAuthError } from './errors.js';
 import { mintTokens } from './mint.js';
 import { findRegisteredRedirectUri } from './redirect-match.js';
-import { formatScope, parseScope, SCOPE_TOKEN } from './scopes.js';
+import { formatScope, parseScope } from './scopes.js';
+import { CODE_CHALLENGE } from './pkce.js';
+import { resolveScope } from './grants/shared.js';
 
 /** The parameters of RFC 6749 §4.1.1 / §4.2.1 and RFC 7636 §4.3 that latch reads; others are ignored. */
 export const AUTHORIZATION_PARAMS = [
@@ -29,8 +31,6 @@ type ParamName = (typeof AUTHORIZATION_PARAMS)[number];
 
 /** Long enough for any real client, short enough to keep the redirect URLs we build bounded. */
 const MAX_PARAM_LENGTH = 2000;
-/** An S256 challenge is the base64url SHA-256 of the verifier: always 43 characters (RFC 7636 §4.2). */
-const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 
 export interface AuthorizationDeps {
   db: Executor;
@@ -174,7 +174,7 @@ function validateRest(config: Config, target: Target, raw: Record<string, unknow
     throw new OAuthError('invalid_request', 'The out-of-band redirect URI works only with response_type=code');
   }
 
-  const scope = resolveScope(config, client, params.scope);
+  const scope = parseScope(resolveScope(config, client, params.scope));
 
   let codeChallenge: string | null = null;
   if (params.code_challenge_method !== undefined && params.code_challenge_method !== 'S256') {
@@ -185,7 +185,7 @@ function validateRest(config: Config, target: Target, raw: Record<string, unknow
       // RFC 7636 defaults an absent method to "plain", which latch refuses.
       throw new OAuthError('invalid_request', 'code_challenge_method=S256 is required with a code_challenge');
     }
-    if (!S256_CHALLENGE.test(params.code_challenge)) {
+    if (!CODE_CHALLENGE.test(params.code_challenge)) {
       throw new OAuthError('invalid_request', 'The code_challenge must be the 43-character base64url SHA-256 of the code_verifier');
     }
     if (responseType === 'token') throw new OAuthError('invalid_request', 'PKCE applies to response_type=code only');
@@ -206,20 +206,6 @@ function validateRest(config: Config, target: Target, raw: Record<string, unknow
     codeChallenge,
     params,
   };
-}
-
-/** The requested scopes, or the server's default ones the client may have; all must be allowed to the client. */
-function resolveScope(config: Config, client: Client, requested: string | undefined): string[] {
-  const asked = parseScope(requested);
-  if (asked.some((s) => !SCOPE_TOKEN.test(s))) throw new OAuthError('invalid_scope', 'The scope parameter is malformed');
-  if (asked.length === 0) {
-    const defaults = config.defaultScope.filter((s) => client.scopes.includes(s));
-    if (defaults.length === 0) throw new OAuthError('invalid_scope', 'No scope was requested and the application has no default scope');
-    return defaults;
-  }
-  const unknown = asked.filter((s) => !config.scopes.includes(s) || !client.scopes.includes(s));
-  if (unknown.length > 0) throw new OAuthError('invalid_scope', `The application may not request: ${unknown.join(' ')}`);
-  return asked;
 }
 
 /**

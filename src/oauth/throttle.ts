@@ -3,6 +3,7 @@ import { addSeconds } from '../clock.js';
 import type { Executor } from '../store/executor.js';
 import { clearAttempts, findAttempts, recordFailure, setBlockedUntil } from '../store/login-attempts.js';
 import { OAuthError } from './errors.js';
+import type { SignInThrottle } from './grants/types.js';
 
 /**
  * Failed sign-ins are counted per account and per client address within a
@@ -69,6 +70,15 @@ export async function recordLoginFailure(db: Executor, clock: Clock, attempt: Si
  */
 export async function recordLoginSuccess(db: Executor, attempt: Pick<SignInAttempt, 'username'>): Promise<void> {
   await clearAttempts(db, accountKey(attempt.username));
+}
+
+/** The throttle as the token endpoint's password grant consumes it (GrantContext.throttle). */
+export function signInThrottle(db: Executor, clock: Clock): SignInThrottle {
+  return {
+    check: (username, ip) => checkThrottle(db, clock, { username, ip }),
+    failure: (username, ip) => recordLoginFailure(db, clock, { username, ip }),
+    success: (username) => recordLoginSuccess(db, { username }),
+  };
 }
 
 /**

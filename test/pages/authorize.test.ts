@@ -142,7 +142,6 @@ describe('GET and POST /oauth/authorize', () => {
       const limited = await makeClient(t, { scopes: ['read'] });
       let p = redirectParams(await get({ response_type: 'code', client_id: limited.client_id, redirect_uri: CALLBACK, scope: 'read write', state: 'a' }), CALLBACK);
       expect(p.get('error')).toBe('invalid_scope');
-      expect(p.get('error_description')).toContain('write');
       expect(p.get('state')).toBe('a');
       p = redirectParams(await get({ response_type: 'code', client_id: limited.client_id, redirect_uri: CALLBACK, scope: 'nosuch' }), CALLBACK);
       expect(p.get('error')).toBe('invalid_scope');
