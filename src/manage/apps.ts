@@ -5,6 +5,8 @@ import type { Config } from '../config.js';
 import { OAuthError } from '../oauth/errors.js';
 import * as clients from '../store/clients.js';
 import { listPersonalTokens, revokePersonalToken } from '../store/tokens.js';
+import { inTransaction } from '../store/transaction.js';
+import { updateClientSettings, type ClientInput } from './clients.js';
 import { createPersonalToken, type PersonalToken } from './personal-tokens.js';
 import { ValidationError } from './validation.js';
 
@@ -47,6 +49,46 @@ export async function appOverview(db: Kysely<Database>, actor: Actor, client: Cl
     listPersonalTokens(db, client.id, actor.isAdmin ? undefined : actor.userId),
   ]);
   return { authorizedUsers, decisions, tokens };
+}
+
+/**
+ * What an administrator looked at when approving: a new name (the consent page
+ * shows it), and any redirect URI, scope or grant type the app did not have.
+ * Narrowing any of them needs no new look.
+ */
+export function needsReview(before: Client, after: Client): boolean {
+  const added = (was: string[], now: string[]) => now.some((v) => !was.includes(v));
+  return (
+    before.name !== after.name ||
+    added(before.redirect_uris, after.redirect_uris) ||
+    added(before.scopes, after.scopes) ||
+    added(before.grant_types, after.grant_types)
+  );
+}
+
+/**
+ * Saves an owner's changes. Under manual approval an owner cannot widen an
+ * approved app past what an administrator saw: such an edit sends it back to
+ * pending, as does any edit of a denied app (the owner's way to ask again).
+ * Administrators' own edits change no status.
+ */
+export async function editApp(
+  db: Kysely<Database>,
+  clock: Clock,
+  config: Config,
+  actor: Actor,
+  client: Client,
+  input: Partial<ClientInput>,
+): Promise<Client> {
+  return inTransaction(db, async (trx) => {
+    const updated = await updateClientSettings(trx, clock, config, client, input);
+    const review =
+      config.appApproval === 'manual' &&
+      !actor.isAdmin &&
+      (client.status === 'denied' || (client.status === 'active' && needsReview(client, updated)));
+    if (!review) return updated;
+    return (await clients.updateClient(trx, client.client_id, { status: 'pending', status_reason: null }, clock.now()))!;
+  });
 }
 
 /** A test token bound to the acting user and the app; the token is returned once. */

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { registerClient, rotateClientSecret, updateClientSettings } from '../manage/clients.js';
+import { registerClient, rotateClientSecret } from '../manage/clients.js';
 import {
   appOverview,
   createTestToken,
   deleteApp,
+  editApp,
   findAppFor,
   listMyApps,
   revokeTestToken,
@@ -51,6 +52,7 @@ export const TOKEN_LIFETIMES = [
 /** Notices a redirect may ask the app page to show; only these fixed texts, never reflected input. */
 const NOTICES: Record<string, string> = {
   saved: 'Settings saved.',
+  review: 'Settings saved. An administrator needs to approve the changes; until then the app cannot be used.',
   revoked: 'The token was revoked; it no longer works.',
 };
 
@@ -83,6 +85,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
         title: form.editing ? 'Edit app' : 'Register an app',
         ...form,
         knownScopes: config.scopes,
+        reviewed: config.appApproval === 'manual' && !actorOf(request).isAdmin,
         grantChoices: GRANT_CHOICES,
         csrf: await csrfToken(request, reply, form.action),
       },
@@ -158,14 +161,16 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     // The type is fixed at registration: a public app has no secret to turn confidential with.
     const values = { ...valuesFromBody(parse(appFormBody, request.body)), client_type: valuesFromClient(client).client_type };
     const { confidential: _fixed, ...input } = clientInput(values);
+    let updated;
     try {
-      await updateClientSettings(db, clock, config, client, input);
+      updated = await editApp(db, clock, config, actorOf(request), client, input);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const action = `/apps/${client.client_id}/edit`;
       return renderForm(request, reply, { action, values, errors: err.fields, editing: true, clientId: client.client_id }, 400);
     }
-    return reply.redirect(`/apps/${client.client_id}?notice=saved`, 303);
+    const notice = updated.status === 'pending' && client.status !== 'pending' ? 'review' : 'saved';
+    return reply.redirect(`/apps/${client.client_id}?notice=${notice}`, 303);
   });
 
   app.post('/apps/:clientId/secret', opts, async (request, reply) => {

@@ -237,3 +237,82 @@ describe('manual approval', () => {
     expect(section('suspended', 'denied')).not.toContain('decision-suspend');
   });
 });
+
+describe('owners\' edits under manual approval', () => {
+  const edit = (clientId: string, overrides: Record<string, string | string[]>, who = asOwner) =>
+    post(t, who, `/apps/${clientId}/edit`, validApp({ name: 'Edited app', grant_types: ['authorization_code', 'refresh_token', 'client_credentials'], ...overrides }));
+
+  async function approved() {
+    const app = await register('Edited app');
+    expect((await decide(asAdmin, app.clientId, 'approve')).statusCode).toBe(303);
+    return app;
+  }
+
+  it('the edit form warns the owner which changes need approval again', async () => {
+    const { clientId } = await approved();
+    expect(byId((await get(t, asOwner, `/apps/${clientId}/edit`)).body, 'review-note')).toContain('sends it back to an administrator');
+    expect((await get(t, asAdmin, `/apps/${clientId}/edit`)).body).not.toContain('id="review-note"');
+  });
+
+  it('adding a redirect URI sends an approved app back to pending: it stops working until approved again', async () => {
+    const { clientId, secret } = await approved();
+    const r = await edit(clientId, { redirect_uris: `${REDIRECT}\nhttps://elsewhere.example/cb` });
+    expect(r.statusCode).toBe(303);
+    expect(r.headers.location).toBe(`/apps/${clientId}?notice=review`);
+    expect(await status(clientId)).toBe('pending');
+    expect(byId((await get(t, asOwner, r.headers.location as string)).body, 'notice')).toContain('needs to approve the changes');
+    await expectBlocked(clientId, secret);
+    expect((await decide(asAdmin, clientId, 'approve')).statusCode).toBe(303);
+    await expectWorking(clientId, secret);
+  });
+
+  it.each([
+    ['a new name', { name: 'Totally Official Bank' }],
+    ['a new scope', { scopes: ['read', 'write'] }],
+    ['a new grant type', { grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'password'] }],
+  ])('%s needs approval again too', async (_what, overrides) => {
+    const { clientId } = await approved();
+    if ('scopes' in overrides) {
+      // Narrow first (no review), so that adding the scope back is a widening.
+      expect((await edit(clientId, { scopes: ['read'] })).headers.location).toContain('notice=saved');
+      expect(await status(clientId)).toBe('active');
+    }
+    const r = await edit(clientId, overrides);
+    expect(r.headers.location).toContain('notice=review');
+    expect(await status(clientId)).toBe('pending');
+  });
+
+  it('narrowing or describing an approved app keeps it active', async () => {
+    const { clientId, secret } = await approved();
+    const r = await edit(clientId, { redirect_uris: REDIRECT, description: 'Now with a better description', website: 'https://new-site.example' });
+    expect(r.headers.location).toBe(`/apps/${clientId}?notice=saved`);
+    expect(await status(clientId)).toBe('active');
+    await expectWorking(clientId, secret);
+  });
+
+  it('an administrator\'s edit changes no status', async () => {
+    const { clientId } = await approved();
+    const r = await edit(clientId, { redirect_uris: `${REDIRECT}\nhttps://admin-added.example/cb` }, asAdmin);
+    expect(r.headers.location).toContain('notice=saved');
+    expect(await status(clientId)).toBe('active');
+  });
+
+  it('editing a denied app asks for approval again, and clears the old reason', async () => {
+    const { clientId } = await register('Edited app');
+    expect((await decide(asAdmin, clientId, 'deny', 'Needs a real website')).statusCode).toBe(303);
+    const r = await edit(clientId, { website: 'https://real-site.example' });
+    expect(r.headers.location).toContain('notice=review');
+    const row = await t.db.selectFrom('clients').select(['status', 'status_reason']).where('client_id', '=', clientId).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'pending', status_reason: null });
+    const admins = await get(t, asAdmin, '/admin/apps');
+    const pending = admins.body.slice(admins.body.indexOf('id="pending"'), admins.body.indexOf('id="active"'));
+    expect(pending).toContain(`id="app-${clientId}"`);
+  });
+
+  it('a suspended app stays suspended whatever its owner edits', async () => {
+    const { clientId } = await approved();
+    expect((await decide(asAdmin, clientId, 'suspend', 'abuse')).statusCode).toBe(303);
+    expect((await edit(clientId, { redirect_uris: `${REDIRECT}\nhttps://new.example/cb` })).statusCode).toBe(303);
+    expect(await status(clientId)).toBe('suspended');
+  });
+});
