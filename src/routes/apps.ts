@@ -17,8 +17,10 @@ import { parseScope } from '../oauth/scopes.js';
 import {
   appFormBody,
   blankValues,
+  checked,
   clientInput,
   GRANT_CHOICES,
+  optionalSeconds,
   valuesFromBody,
   valuesFromClient,
   type AppFormValues,
@@ -33,10 +35,7 @@ const tokenBody = z.object({
   _csrf: z.string().optional(),
   label: z.string().max(1000).optional(),
   ttl: z.string().max(20).optional(),
-  scopes: z
-    .union([z.string().max(200), z.array(z.string().max(200)).max(50)])
-    .optional()
-    .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v])),
+  scopes: checked,
 });
 
 /** Lifetimes offered for test tokens; "never" is what Raindrop's test tokens do. */
@@ -203,11 +202,10 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     const actor = actorOf(request);
     const client = await findAppFor(db, actor, parse(params, request.params).clientId);
     const body = parse(tokenBody, request.body);
-    const ttl = body.ttl?.trim() ? (/^\d+$/.test(body.ttl.trim()) ? Number(body.ttl.trim()) : Number.NaN) : null;
     try {
       const token = await createTestToken(db, clock, config, actor, client, {
         scope: body.scopes.flatMap((s) => parseScope(s)),
-        ttl,
+        ttl: optionalSeconds(body.ttl ?? ''),
         label: body.label ?? null,
       });
       return consolePage(request, reply, 'console/token', { title: 'Test token created', client, token }, 201);

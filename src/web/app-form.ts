@@ -6,7 +6,7 @@ import { GRANT_TYPES } from '../manage/clients.js';
 /** A text field, or absent; a repeated one (an array) is refused as malformed. */
 const text = z.string().max(20_000).optional();
 /** Checkbox groups arrive as nothing, one string, or an array of them. */
-const checked = z
+export const checked = z
   .union([z.string().max(200), z.array(z.string().max(200)).max(50)])
   .optional()
   .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
@@ -81,7 +81,7 @@ export function valuesFromClient(client: Client): AppFormValues {
 }
 
 /** Empty means "the server's default"; anything else must be a number, which validateClient checks. */
-function optionalSeconds(value: string): number | null {
+export function optionalSeconds(value: string): number | null {
   const v = value.trim();
   return v === '' ? null : /^\d+$/.test(v) ? Number(v) : Number.NaN;
 }
