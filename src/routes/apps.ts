@@ -97,7 +97,8 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     const client = await findAppFor(db, actor, clientId);
     const overview = await appOverview(db, actor, client);
     const base = `/apps/${client.client_id}`;
-    const notice = typeof (request.query as Record<string, unknown>)?.notice === 'string' ? NOTICES[(request.query as Record<string, string>).notice!] : undefined;
+    const asked = (request.query as Record<string, unknown> | undefined)?.notice;
+    const notice = typeof asked === 'string' && Object.hasOwn(NOTICES, asked) ? NOTICES[asked] : undefined;
     const csrf = {
       rotate: await csrfToken(request, reply, `${base}/secret`),
       token: await csrfToken(request, reply, `${base}/tokens`),

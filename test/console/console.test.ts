@@ -290,6 +290,12 @@ describe('editing an app', () => {
     expect(await row(clientId)).toMatchObject({ name: 'After edit', redirect_uris: ['https://new.example/cb'], scopes: ['read'] });
     const page = await get(t, asOwner, r.headers.location as string);
     expect(byId(page.body, 'notice')).toBe('Settings saved.');
+    // Only the fixed notices are shown; anything else in the query is ignored.
+    for (const q of ['notice=%3Cb%3Ehi', 'notice=__proto__', 'notice=constructor', 'notice=saved&notice=revoked']) {
+      const other = await get(t, asOwner, `/apps/${clientId}?${q}`);
+      expect(other.statusCode, q).toBe(200);
+      expect(byId(other.body, 'notice'), q).toBeUndefined();
+    }
   });
 
   it('re-renders with the error and the input kept, changing nothing', async () => {
