@@ -91,7 +91,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     engine: { eta: new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true }) },
     templates: VIEWS_DIR,
     viewExt: 'eta',
-    defaultContext: { issuer: deps.config.issuer },
+    // signupOpen: the home and login pages offer /signup only when it exists.
+    defaultContext: { issuer: deps.config.issuer, signupOpen: deps.config.signup === 'open' },
   });
 
   app.setErrorHandler(errorHandler);

@@ -475,6 +475,11 @@ describe('deleting an app', () => {
 });
 
 describe('sign-up when LATCH_SIGNUP is closed (the default)', () => {
+  it('the home and login pages do not offer it', async () => {
+    expect((await get(t, null, '/')).body).not.toContain('/signup');
+    expect((await get(t, null, '/login')).body).not.toContain('/signup');
+  });
+
   it('/signup does not exist', async () => {
     expect((await get(t, null, '/signup')).statusCode).toBe(404);
     const r = await t.app.inject({ method: 'POST', url: '/signup', payload: 'username=x&password=y', headers: { 'content-type': 'application/x-www-form-urlencoded' } });

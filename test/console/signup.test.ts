@@ -178,3 +178,12 @@ describe('throttling', () => {
     expect(rows.every((r) => r.key.startsWith('signup:'))).toBe(true);
   });
 });
+
+describe('finding the sign-up page', () => {
+  it('the home and login pages link to it when sign-up is open, keeping where the user was going', async () => {
+    const home = await t.app.inject({ method: 'GET', url: '/' });
+    expect(home.body).toContain('href="/signup"');
+    const login = await t.app.inject({ method: 'GET', url: '/login?return_to=%2Fapps%2Fnew' });
+    expect(login.body).toContain('href="/signup?return_to=%2Fapps%2Fnew"');
+  });
+});

@@ -127,7 +127,10 @@ async function click(page: Page, selector: string) {
 
 /** The developer's part, the same in both modes: sign up, register an app, copy its credentials off the page. */
 async function signUpAndRegister(page: Page, issuer: string, username: string, redirectUri: string, shots: boolean) {
-  await page.goto(`${issuer}/signup`);
+  // From the home page, as a newcomer finds it.
+  await page.goto(issuer);
+  await click(page, '#signup-link');
+  expect(new URL(page.url()).pathname).toBe('/signup');
   if (shots) await shot(page, 'signup.png');
   await page.fill('#signup-form input[name="username"]', username);
   await page.fill('#signup-form input[name="email"]', `${username}@example.com`);
