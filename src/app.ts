@@ -24,6 +24,7 @@ import { appRoutes } from './routes/apps.js';
 import { adminRoutes } from './routes/admin.js';
 import { signupRoutes } from './routes/signup.js';
 import { signInThrottle } from './oauth/throttle.js';
+import { rejectNul } from './web/reject-nul.js';
 
 export interface AppDeps {
   config: Config;
@@ -96,6 +97,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   });
 
   app.setErrorHandler(errorHandler);
+  app.addHook('preValidation', rejectNul);
   app.setNotFoundHandler(notFoundHandler);
 
   await app.register(healthRoutes);

@@ -51,7 +51,12 @@ async function respond(request: FastifyRequest, reply: FastifyReply, params: Rec
       return reply.redirect(`/login?return_to=${encodeURIComponent(returnTo)}`, status);
     }
     case 'oob':
-      return renderPage(reply, 'oob', { title: 'Your authorization code', appName: outcome.client.name, code: outcome.code });
+      return renderPage(reply, 'oob', {
+        title: 'Your authorization code',
+        appName: outcome.client.name,
+        code: outcome.code,
+        ttl: request.server.deps.config.codeTtl,
+      });
     case 'consent': {
       const { request: pending } = outcome;
       return renderPage(reply, 'consent', {

@@ -93,6 +93,14 @@ describe('GET and POST /oauth/authorize', () => {
       expectErrorPage(await t.app.inject({ method: 'GET', url: twiceUri, headers: { cookie: session.cookie } }), 'invalid_request');
     });
 
+    it('a NUL character in a parameter is an invalid_request page, never a 500', async () => {
+      for (const url of ['/oauth/authorize?client_id=%00', '/oauth/authorize?client_id=a&redirect_uri=x%00', '/oauth/authorize?client_id=a&state=%00']) {
+        expectErrorPage(await t.app.inject({ method: 'GET', url }), 'invalid_request');
+      }
+      const posted = await t.app.inject({ method: 'POST', url: '/oauth/authorize', ...form({ client_id: 'a\u0000' }) });
+      expectErrorPage(posted, 'invalid_request');
+    });
+
     it('escapes what it echoes on the error page', async () => {
       const r = await get({ response_type: 'code' });
       expect(r.body).not.toContain('<script');
@@ -429,6 +437,7 @@ describe('GET and POST /oauth/authorize', () => {
       const code = /<code id="authorization-code">([^<]+)<\/code>/.exec(r.body)?.[1];
       expect(code).toMatch(/^latch_ac_/);
       expect(r.body).toMatch(/copy/i);
+      expect(r.body).toContain(`within ${t.config.codeTtl} seconds`);
       const row = await t.db.selectFrom('authorization_codes').selectAll().where('code_digest', '=', digest(code!)).executeTakeFirstOrThrow();
       expect(row.redirect_uri).toBe(OOB_URI);
     });

@@ -132,6 +132,10 @@ describe('login, logout and the sign-in throttle', () => {
     const e = await t.app.inject({ method: 'POST', url: '/login', ...form(empty), headers: { ...form(empty).headers, cookie: page.cookie } });
     expect(e.statusCode).toBe(400);
     expect(e.body).toContain('Enter your username and password.');
+    const nul = { _csrf: page.csrf, username: 'ali\u0000ce', password: 'x' };
+    const n = await t.app.inject({ method: 'POST', url: '/login', ...form(nul), headers: { ...form(nul).headers, cookie: page.cookie } });
+    expect(n.statusCode).toBe(400);
+    expect(n.body).toContain('<p id="error-code" class="error-code">invalid_request</p>');
   });
 
   describe('return_to', () => {
