@@ -87,6 +87,14 @@ describe('who may use /admin/apps', () => {
     expect(r.headers.location).toBe('/login?return_to=%2Fadmin%2Fapps');
   });
 
+  it('signed out: a decision is sent to the login page and changes nothing', async () => {
+    const { clientId } = await register('Signed-out decision');
+    const r = await post(t, null, `/admin/apps/${clientId}/approve`);
+    expect(r.statusCode).toBe(303);
+    expect(r.headers.location).toMatch(/^\/login\?return_to=/);
+    expect(await status(clientId)).toBe('pending');
+  });
+
   it('a user who is not an administrator gets 404, for the page and for every decision', async () => {
     const { clientId } = await register('Not for you');
     const page = await get(t, asOwner, '/admin/apps');

@@ -277,6 +277,25 @@ describe('who may see and change an app', () => {
   });
 });
 
+describe('CSRF on every console form', () => {
+  it('each POST without the token of its own form gets 403 and changes nothing', async () => {
+    const { clientId, secret } = await register(asOwner, { name: 'CSRF everywhere', grant_types: ['authorization_code', 'client_credentials'] });
+    const made = await post(t, asOwner, `/apps/${clientId}/tokens`, { scopes: 'read' });
+    const token = byId(made.body, 'personal-token')!;
+    const { id } = await t.db.selectFrom('access_tokens').select('id').where('token_digest', '=', digest(token)).executeTakeFirstOrThrow();
+    const before = await row(clientId);
+    const base = `/apps/${clientId}`;
+    for (const url of [`${base}/edit`, `${base}/secret`, `${base}/delete`, `${base}/tokens`, `${base}/tokens/${id}/revoke`]) {
+      const r = await post(t, asOwner, url, { ...validApp({ name: 'Changed' }), scopes: 'read', _csrf: asOwner.csrf('/apps') });
+      expect(r.statusCode, url).toBe(403);
+    }
+    expect(await row(clientId)).toEqual(before);
+    expect((await userinfo(token)).statusCode).toBe(200);
+    expect((await clientCredentials(clientId, secret!)).statusCode).toBe(200);
+    expect(await t.db.selectFrom('access_tokens').select('id').where('client_id', '=', before!.id).where('kind', '=', 'personal').execute()).toHaveLength(1);
+  });
+});
+
 describe('editing an app', () => {
   it('saves the change and says so', async () => {
     const { clientId } = await register(asOwner, { name: 'Before edit' });
