@@ -68,7 +68,8 @@ export async function authenticateClient(
     method = 'none';
   }
   if (!id) throw invalidClient(basicTried, 'The client is not identified: send client_id, or HTTP Basic credentials');
-  if (id.length > 200) throw invalidClient(basicTried);
+  // Control characters (NUL above all) cannot name a client, and PostgreSQL refuses NUL in text.
+  if (id.length > 200 || /[\x00-\x1f]/.test(id)) throw invalidClient(basicTried);
 
   const client = await findClientByClientId(db, id);
   if (!client) throw invalidClient(basicTried);

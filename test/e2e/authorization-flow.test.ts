@@ -9,20 +9,11 @@ import { join } from 'node:path';
 import * as oauth from 'openid-client';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { onPostgres, testDatabase, type TestDatabase } from '../helpers/db.js';
-import { startServer, type RunningServer } from '../helpers/server.js';
+import { freePort, startServer, type RunningServer } from '../helpers/server.js';
 
 const OOB = 'urn:ietf:wg:oauth:2.0:oob';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-/** A free loopback port, so the server's issuer (and the `iss` it sends) can name it before it starts. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 /** The app's redirect target: a tiny local server that records what it was sent. */
 async function startCallbackServer(): Promise<{ server: Server; port: number; hits: URL[] }> {

@@ -120,3 +120,14 @@ describe('client authentication at the token endpoint', () => {
     expect(missing.json()).toEqual({ error: 'invalid_request', error_description: 'The grant_type parameter is missing' });
   });
 });
+
+describe('hostile client credentials', () => {
+  it('answers a Basic client id carrying NUL or control characters with invalid_client, not a server error', async () => {
+    for (const id of ['%00', 'abc%00def', '%0Aname']) {
+      const raw = 'Basic ' + Buffer.from(`${id}:secret`).toString('base64');
+      const r = await token({ grant_type: 'client_credentials' }, { authorization: raw });
+      expect(r.statusCode).toBe(401);
+      expect(r.json().error).toBe('invalid_client');
+    }
+  });
+});
