@@ -221,6 +221,12 @@ describe('a newcomer, entirely in the browser (LATCH_SIGNUP=open, automatic appr
       await shot(page, 'app-phone.png');
       // Readable on a phone: nothing wider than the screen.
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+
+      // The server logged every request above, and none of the secrets it handed out.
+      const log = latch.server.output();
+      expect(log).toContain('/apps');
+      for (const secret of [creds.clientSecret, pat, 'correct horse battery staple']) expect(log).not.toContain(secret);
+      expect(log).not.toMatch(/latch_(cs|pat|at|rt|ac|ss)_/);
     } finally {
       await context.close();
     }
