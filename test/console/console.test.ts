@@ -453,6 +453,25 @@ describe('authorized users', () => {
     await saveConsent(t.db, admin.id, uuid, 'read write', t.clock.now());
     expect(byId((await get(t, asOwner, `/apps/${clientId}`)).body, 'authorized-users')).toBe('2');
   });
+
+  it('counts a user who gave the app their password (a live grant, no consent) once, and no longer once it is revoked', async () => {
+    const { clientId, secret } = await register(asOwner, { name: 'Password app', grant_types: ['password', 'refresh_token'], redirect_uris: '' });
+    const fan = await makeUser(t, { username: 'password-fan' });
+    const grant = () =>
+      t.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        payload: new URLSearchParams({ grant_type: 'password', username: fan.username, password: fan.password, scope: 'read' }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret!) },
+      });
+    const first = await grant();
+    expect(first.statusCode).toBe(200);
+    expect((await grant()).statusCode).toBe(200);
+    expect(byId((await get(t, asOwner, `/apps/${clientId}`)).body, 'authorized-users')).toBe('1');
+    const uuid = (await row(clientId))!.id;
+    await t.db.updateTable('grants').set({ revoked_at: t.clock.now() }).where('client_id', '=', uuid).execute();
+    expect(byId((await get(t, asOwner, `/apps/${clientId}`)).body, 'authorized-users')).toBe('0');
+  });
 });
 
 describe('deleting an app', () => {
