@@ -1,13 +1,11 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { appsByStatus, findAppFor } from '../manage/apps.js';
-import { decideClient, type Decision } from '../manage/clients.js';
+import { appsByStatus, decideApp } from '../manage/apps.js';
+import type { Decision } from '../manage/clients.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
 import { consolePage } from '../web/console-page.js';
 import { checkCsrf, csrfToken, requireAdmin } from '../web/session.js';
-
-const DECISIONS = ['approve', 'deny', 'suspend', 'reinstate'] as const satisfies readonly Decision[];
 
 /** Which buttons each status offers; decideClient enforces the same transitions. */
 export const ACTIONS: Record<string, Decision[]> = {
@@ -21,7 +19,7 @@ const params = z.object({ clientId: z.string().max(200), decision: z.string().ma
 const body = z.object({ _csrf: z.string().optional(), reason: z.string().max(1000).optional() });
 
 export const adminRoutes: FastifyPluginAsync = async (app) => {
-  const { db, clock } = app.deps;
+  const { db } = app.deps;
   const opts = { preHandler: requireAdmin, config: { page: true } };
 
   async function renderAdmin(request: FastifyRequest, reply: FastifyReply, extra: { errorFor?: string; error?: string; reason?: string } = {}, status = 200) {
@@ -43,20 +41,17 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
   app.post('/admin/apps/:clientId/:decision', opts, async (request, reply) => {
     await checkCsrf(request);
     const p = params.safeParse(request.params);
-    if (!p.success || !(DECISIONS as readonly string[]).includes(p.data.decision)) {
-      throw new OAuthError('not_found', 'No such page', { status: 404 });
-    }
+    if (!p.success) throw new OAuthError('not_found', 'No such page', { status: 404 });
     const form = body.safeParse(request.body ?? {});
     if (!form.success) throw new OAuthError('invalid_request', 'The form was malformed; reload the page and try again');
-    const session = request.latchSession!;
-    const client = await findAppFor(db, { userId: session.userId, isAdmin: true }, p.data.clientId);
+    const admin = { userId: request.latchSession!.userId, isAdmin: request.latchSession!.isAdmin };
     try {
-      await decideClient(db, clock, client, p.data.decision as Decision, { userId: session.userId, reason: form.data.reason ?? null });
+      const client = await decideApp(app.deps, admin, p.data.clientId, p.data.decision, form.data.reason ?? null);
+      return reply.redirect(`/admin/apps#app-${client.client_id}`, 303);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const error = Object.values(err.fields).join('; ');
-      return renderAdmin(request, reply, { errorFor: client.client_id, error, reason: form.data.reason }, 400);
+      return renderAdmin(request, reply, { errorFor: p.data.clientId, error, reason: form.data.reason }, 400);
     }
-    return reply.redirect(`/admin/apps#app-${client.client_id}`, 303);
   });
 };

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { registerClient, rotateClientSecret } from '../manage/clients.js';
+import { registerClient } from '../manage/clients.js';
 import {
   appOverview,
   createTestToken,
@@ -9,6 +9,7 @@ import {
   findAppFor,
   listMyApps,
   revokeTestToken,
+  rotateAppSecret,
   type Actor,
 } from '../manage/apps.js';
 import { ValidationError } from '../manage/validation.js';
@@ -67,7 +68,8 @@ const actorOf = (request: FastifyRequest): Actor => ({
 });
 
 export const appRoutes: FastifyPluginAsync = async (app) => {
-  const { db, clock, config } = app.deps;
+  const deps = app.deps;
+  const { db, clock, config } = deps;
   const opts = { preHandler: requireUser, config: { page: true } };
 
   async function renderForm(
@@ -93,9 +95,8 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
   }
 
   async function showApp(request: FastifyRequest, reply: FastifyReply, clientId: string, extra: Record<string, unknown> = {}, status = 200) {
-    const actor = actorOf(request);
-    const client = await findAppFor(db, actor, clientId);
-    const overview = await appOverview(db, actor, client);
+    const overview = await appOverview(db, actorOf(request), clientId);
+    const client = overview.client;
     const base = `/apps/${client.client_id}`;
     const asked = (request.query as Record<string, unknown> | undefined)?.notice;
     const notice = typeof asked === 'string' && Object.hasOwn(NOTICES, asked) ? NOTICES[asked] : undefined;
@@ -113,7 +114,6 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
       'console/show',
       {
         title: client.name,
-        client,
         ...overview,
         now: clock.now(),
         lifetimes: TOKEN_LIFETIMES,
@@ -151,38 +151,31 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
 
   app.get('/apps/:clientId/edit', opts, async (request, reply) => {
     const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
-    const action = `/apps/${client.client_id}/edit`;
-    return renderForm(request, reply, { action, values: valuesFromClient(client), errors: {}, editing: true, clientId: client.client_id });
+    return renderForm(request, reply, { action: `/apps/${client.client_id}/edit`, values: valuesFromClient(client), errors: {}, editing: true, clientId: client.client_id });
   });
 
   app.post('/apps/:clientId/edit', opts, async (request, reply) => {
     await checkCsrf(request);
-    const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
+    const { clientId } = parse(params, request.params);
+    const values = valuesFromBody(parse(appFormBody, request.body));
     // The type is fixed at registration: a public app has no secret to turn confidential with.
-    const values = { ...valuesFromBody(parse(appFormBody, request.body)), client_type: valuesFromClient(client).client_type };
     const { confidential: _fixed, ...input } = clientInput(values);
-    let updated;
     try {
-      updated = await editApp(db, clock, config, actorOf(request), client, input);
+      const { before, after } = await editApp(deps, actorOf(request), clientId, input);
+      const notice = after.status === 'pending' && before.status !== 'pending' ? 'review' : 'saved';
+      return reply.redirect(`/apps/${after.client_id}?notice=${notice}`, 303);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      const action = `/apps/${client.client_id}/edit`;
-      return renderForm(request, reply, { action, values, errors: err.fields, editing: true, clientId: client.client_id }, 400);
+      const client = await findAppFor(db, actorOf(request), clientId);
+      const kept = { ...values, client_type: valuesFromClient(client).client_type };
+      return renderForm(request, reply, { action: `/apps/${client.client_id}/edit`, values: kept, errors: err.fields, editing: true, clientId: client.client_id }, 400);
     }
-    const notice = updated.status === 'pending' && client.status !== 'pending' ? 'review' : 'saved';
-    return reply.redirect(`/apps/${client.client_id}?notice=${notice}`, 303);
   });
 
   app.post('/apps/:clientId/secret', opts, async (request, reply) => {
     await checkCsrf(request);
-    const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
-    try {
-      const secret = await rotateClientSecret(db, clock, client);
-      return consolePage(request, reply, 'console/credentials', { title: 'New client secret', client, secret, created: false });
-    } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      throw new OAuthError('invalid_request', 'This app is public: it has no secret to rotate');
-    }
+    const { client, secret } = await rotateAppSecret(deps, actorOf(request), parse(params, request.params).clientId);
+    return consolePage(request, reply, 'console/credentials', { title: 'New client secret', client, secret, created: false });
   });
 
   app.get('/apps/:clientId/delete', opts, async (request, reply) => {
@@ -193,18 +186,16 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/apps/:clientId/delete', opts, async (request, reply) => {
     await checkCsrf(request);
-    const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
-    await deleteApp(db, client);
+    await deleteApp(db, actorOf(request), parse(params, request.params).clientId);
     return reply.redirect('/apps', 303);
   });
 
   app.post('/apps/:clientId/tokens', opts, async (request, reply) => {
     await checkCsrf(request);
-    const actor = actorOf(request);
-    const client = await findAppFor(db, actor, parse(params, request.params).clientId);
+    const { clientId } = parse(params, request.params);
     const body = parse(tokenBody, request.body);
     try {
-      const token = await createTestToken(db, clock, config, actor, client, {
+      const { client, token } = await createTestToken(deps, actorOf(request), clientId, {
         scope: body.scopes.flatMap((s) => parseScope(s)),
         ttl: optionalSeconds(body.ttl ?? ''),
         label: body.label ?? null,
@@ -212,16 +203,14 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
       return consolePage(request, reply, 'console/token', { title: 'Test token created', client, token }, 201);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      return showApp(request, reply, client.client_id, { tokenErrors: err.fields, tokenValues: body }, 400);
+      return showApp(request, reply, clientId, { tokenErrors: err.fields, tokenValues: body }, 400);
     }
   });
 
   app.post('/apps/:clientId/tokens/:tokenId/revoke', opts, async (request, reply) => {
     await checkCsrf(request);
-    const actor = actorOf(request);
     const p = parse(tokenParams, request.params);
-    const client = await findAppFor(db, actor, p.clientId);
-    await revokeTestToken(db, clock, actor, client, p.tokenId);
+    const client = await revokeTestToken(deps, actorOf(request), p.clientId, p.tokenId);
     return reply.redirect(`/apps/${client.client_id}?notice=revoked`, 303);
   });
 };
