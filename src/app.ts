@@ -26,6 +26,9 @@ import { metadataRoutes } from './routes/metadata.js';
 import { authorizeRoutes } from './routes/authorize.js';
 import { loginRoutes } from './routes/login.js';
 import { accountRoutes } from './routes/account.js';
+import { appRoutes } from './routes/apps.js';
+import { adminRoutes } from './routes/admin.js';
+import { signupRoutes } from './routes/signup.js';
 import { signInThrottle } from './oauth/throttle.js';
 import { rejectNul } from './web/reject-nul.js';
 
@@ -105,7 +108,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     engine: { eta: new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true }) },
     templates: VIEWS_DIR,
     viewExt: 'eta',
-    defaultContext: { issuer: deps.config.issuer },
+    // signupOpen: the home and login pages offer /signup only when it exists.
+    defaultContext: { issuer: deps.config.issuer, signupOpen: deps.config.signup === 'open' },
   });
 
   app.setErrorHandler(errorHandler);
@@ -125,5 +129,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(authorizeRoutes);
   await app.register(loginRoutes);
   await app.register(accountRoutes);
+  await app.register(appRoutes);
+  await app.register(adminRoutes);
+  await app.register(signupRoutes);
   return app;
 }

@@ -46,6 +46,13 @@ async function clientArg(ctx: CliContext): Promise<Client> {
   return client;
 }
 
+async function clientWithOwner(ctx: CliContext): Promise<clients.ClientWithOwner> {
+  const id = ctx.positionals[0]!;
+  const client = await clients.findClientWithOwner(ctx.db, id);
+  if (!client) throw new CliError(`no client with client_id "${id}"`);
+  return client;
+}
+
 async function userArg(ctx: CliContext, username: string) {
   const user = await findUserByUsername(ctx.db, username);
   if (!user) throw new CliError(`no user named "${username}"`);
@@ -220,19 +227,19 @@ export const COMMANDS: Record<string, Command> = {
     positionals: 1,
     options: {},
     async run(ctx) {
-      const client = await clientArg(ctx);
-      const rows = await clients.listClients(ctx.db, {});
-      const owner = rows.find((r) => r.id === client.id)?.owner_username ?? null;
+      const client = await clientWithOwner(ctx);
+      const authorizedUsers = await clients.countAuthorizedUsers(ctx.db, client.id);
       const decisions = (await clients.listDecisions(ctx.db, client.id)).map((d) => ({
         decision: d.decision,
         reason: d.reason,
         decided_by: d.decided_by_username,
         decided_at: epochSeconds(d.decided_at),
       }));
-      const view = clientView(client, owner);
+      const view = clientView(client, client.owner_username);
       ctx.print(
-        { ...view, decisions },
+        { ...view, authorized_users: authorizedUsers, decisions },
         describeClient(view) +
+          `\nauthorized by:  ${authorizedUsers} user${authorizedUsers === 1 ? '' : 's'}` +
           decisions.map((d) => `\n${new Date(d.decided_at * 1000).toISOString()}  ${d.decision}${d.reason ? `: ${d.reason}` : ''} (${d.decided_by ?? 'command line'})`).join(''),
       );
     },
@@ -244,9 +251,9 @@ export const COMMANDS: Record<string, Command> = {
     positionals: 1,
     options: clientSettingOptions,
     async run(ctx) {
-      const client = await clientArg(ctx);
+      const client = await clientWithOwner(ctx);
       const updated = await updateClientSettings(ctx.db, ctx.clock, ctx.config, client, clientSettings(ctx));
-      const view = clientView(updated, null);
+      const view = clientView(updated, client.owner_username);
       ctx.print(view, describeClient(view));
     },
   },

@@ -129,6 +129,12 @@ async function resolveTarget(db: Executor, raw: Record<string, unknown>): Promis
     }
     redirectUri = sent;
   }
+  // An app that is not active may be one an administrator stopped for sending people
+  // somewhere harmful: its users see an error page here and are never sent on.
+  if (client.status !== 'active') {
+    const why = client.status === 'pending' ? 'is waiting for approval' : client.status === 'denied' ? 'was not approved' : 'is suspended';
+    throw pageError('invalid_application_status', `This application ${why}`);
+  }
   // Best effort only: a repeated or oversized state is an error, and is not echoed.
   const state = single(raw, 'state');
   const responseType = single(raw, 'response_type');
@@ -166,11 +172,6 @@ function validateRest(config: Config, target: Target, raw: Record<string, unknow
   }
   if (responseType === 'token' && target.redirectUri === OOB_URI) {
     throw new OAuthError('invalid_request', 'The out-of-band redirect URI works only with response_type=code');
-  }
-
-  if (client.status !== 'active') {
-    const why = client.status === 'pending' ? 'is waiting for approval' : client.status === 'denied' ? 'was not approved' : 'is suspended';
-    throw new OAuthError('invalid_application_status', `This application ${why}`);
   }
 
   const scope = parseScope(resolveScope(config, client, params.scope));
@@ -307,5 +308,5 @@ function pageParam(raw: Record<string, unknown>, name: 'client_id' | 'redirect_u
   return value;
 }
 
-const pageError = (code: 'invalid_request' | 'invalid_client', description: string, status = 400) =>
+const pageError = (code: 'invalid_request' | 'invalid_client' | 'invalid_application_status', description: string, status = 400) =>
   new OAuthError(code, description, { status });

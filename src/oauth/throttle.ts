@@ -82,3 +82,29 @@ export function signInThrottle(db: Executor, clock: Clock): SignInThrottle {
     success: (username) => recordLoginSuccess(db, { username }),
   };
 }
+
+/**
+ * Sign-up attempts are counted per address only, successes included: an open
+ * sign-up page is what account-farming bots aim at, and an attempt names no
+ * existing account whose sign-ins should suffer for it.
+ */
+export const SIGNUP_POLICY = { windowSeconds: 60 * 60, freeAttempts: 10, blockSeconds: 60 * 60 } as const;
+const signupKey = (ip: string) => `signup:${ip}`;
+
+export async function checkSignupThrottle(db: Executor, clock: Clock, ip: string): Promise<void> {
+  const now = clock.now();
+  const [row] = await findAttempts(db, [signupKey(ip)]);
+  if (row?.blocked_until && row.blocked_until > now) {
+    const wait = Math.ceil((row.blocked_until.getTime() - now.getTime()) / 1000);
+    throw new OAuthError('rate_limited', `Too many sign-up attempts from your address; try again in ${wait} seconds`, {
+      status: 429,
+      headers: { 'retry-after': String(wait) },
+    });
+  }
+}
+
+export async function recordSignupAttempt(db: Executor, clock: Clock, ip: string): Promise<void> {
+  const now = clock.now();
+  const { failures } = await recordFailure(db, signupKey(ip), now, addSeconds(now, -SIGNUP_POLICY.windowSeconds));
+  if (failures >= SIGNUP_POLICY.freeAttempts) await setBlockedUntil(db, signupKey(ip), addSeconds(now, SIGNUP_POLICY.blockSeconds));
+}

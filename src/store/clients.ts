@@ -57,6 +57,17 @@ export interface ClientWithOwner extends Client {
   owner_username: string | null;
 }
 
+/** One client with its owner's username, as the console and the admin page show it. */
+export function findClientWithOwner(db: Executor, clientId: string): Promise<ClientWithOwner | undefined> {
+  return db
+    .selectFrom('clients')
+    .leftJoin('users', 'users.id', 'clients.owner_id')
+    .selectAll('clients')
+    .select('users.username as owner_username')
+    .where('clients.client_id', '=', clientId)
+    .executeTakeFirst();
+}
+
 export function listClients(
   db: Executor,
   filter: { ownerId?: string; status?: ClientStatus } = {},
@@ -137,10 +148,24 @@ export function listDecisions(db: Executor, clientUuid: string) {
 
 /** How many distinct users hold a live grant or a remembered consent for the client. */
 export async function countAuthorizedUsers(db: Executor, clientUuid: string): Promise<number> {
-  const row = await db
+  const users = db
     .selectFrom('consents')
-    .select((eb) => eb.fn.count<number>('user_id').distinct().as('n'))
+    .select('user_id')
     .where('client_id', '=', clientUuid)
+    // A password grant leaves no consent, only a grant.
+    .union(
+      db
+        .selectFrom('grants')
+        .select('user_id')
+        .where('client_id', '=', clientUuid)
+        .where('user_id', 'is not', null)
+        .where('revoked_at', 'is', null)
+        .$narrowType<{ user_id: string }>(),
+    )
+    .as('u');
+  const row = await db
+    .selectFrom(users)
+    .select((eb) => eb.fn.countAll<number>().as('n'))
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }

@@ -164,24 +164,25 @@ describe('GET and POST /oauth/authorize', () => {
       expect(p.get('state')).toBe('one');
     });
 
-    it('pending, suspended and denied applications get invalid_application_status', async () => {
+    it('pending, suspended and denied applications get an invalid_application_status page, never a redirect', async () => {
       const t2 = { ...t, config: { ...t.config, appApproval: 'manual' as const } };
       const pending = await makeClient(t2);
       expect(pending.status).toBe('pending');
-      let p = redirectParams(await get({ response_type: 'code', client_id: pending.client_id, redirect_uri: CALLBACK, state: 'p' }), CALLBACK);
-      expect(p.get('error')).toBe('invalid_application_status');
-      expect(p.get('state')).toBe('p');
+      let r = await get({ response_type: 'code', client_id: pending.client_id, redirect_uri: CALLBACK, state: 'p' });
+      expectErrorPage(r, 'invalid_application_status');
+      expect(r.body).toContain('waiting for approval');
 
       const active = await makeClient(t);
       const suspended = await decideClient(t.db, t.clock, active, 'suspend', { userId: null, reason: 'abuse' });
-      p = redirectParams(await get({ response_type: 'code', client_id: suspended.client_id, redirect_uri: CALLBACK }), CALLBACK);
-      expect(p.get('error')).toBe('invalid_application_status');
-      expect(p.get('error_description')).toMatch(/suspended/);
+      r = await get({ response_type: 'code', client_id: suspended.client_id, redirect_uri: CALLBACK });
+      expectErrorPage(r, 'invalid_application_status');
+      expect(r.body).toContain('suspended');
 
       const toDeny = await makeClient(t2);
       await decideClient(t.db, t.clock, toDeny, 'deny', { userId: null, reason: 'incomplete' });
-      p = redirectParams(await get({ response_type: 'code', client_id: toDeny.client_id, redirect_uri: CALLBACK }), CALLBACK);
-      expect(p.get('error')).toBe('invalid_application_status');
+      r = await get({ response_type: 'code', client_id: toDeny.client_id, redirect_uri: CALLBACK });
+      expectErrorPage(r, 'invalid_application_status');
+      expect(r.body).toContain('not approved');
     });
 
     it('keeps the query a registered redirect URI already has', async () => {
@@ -415,7 +416,7 @@ describe('GET and POST /oauth/authorize', () => {
       await decideClient(t.db, t.clock, c, 'suspend', { userId: null, reason: 'abuse' });
       const body = { ...params, _csrf: field(page.body, '_csrf')!, decision: 'allow' };
       const r = await t.app.inject({ method: 'POST', url: '/oauth/authorize', ...form(body), headers: { ...form(body).headers, cookie: session.cookie } });
-      expect(redirectParams(r, CALLBACK, 303).get('error')).toBe('invalid_application_status');
+      expectErrorPage(r, 'invalid_application_status');
     });
 
     it('a decision other than allow or deny is refused with a 400 page', async () => {

@@ -1,0 +1,57 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { appsByStatus, decideApp } from '../manage/apps.js';
+import type { Decision } from '../manage/clients.js';
+import { ValidationError } from '../manage/validation.js';
+import { OAuthError } from '../oauth/errors.js';
+import { consolePage } from '../web/console-page.js';
+import { checkCsrf, csrfToken, requireAdmin } from '../web/session.js';
+
+/** Which buttons each status offers; decideClient enforces the same transitions. */
+export const ACTIONS: Record<string, Decision[]> = {
+  pending: ['approve', 'deny', 'suspend'],
+  active: ['suspend'],
+  suspended: ['reinstate'],
+  denied: ['approve'],
+};
+
+const params = z.object({ clientId: z.string().max(200), decision: z.string().max(50) });
+const body = z.object({ _csrf: z.string().optional(), reason: z.string().max(1000).optional() });
+
+export const adminRoutes: FastifyPluginAsync = async (app) => {
+  const { db } = app.deps;
+  const opts = { preHandler: requireAdmin, config: { page: true } };
+
+  async function renderAdmin(request: FastifyRequest, reply: FastifyReply, extra: { errorFor?: string; error?: string; reason?: string } = {}, status = 200) {
+    const groups = await appsByStatus(db);
+    const csrf: Record<string, string> = {};
+    for (const list of Object.values(groups)) {
+      for (const c of list) {
+        for (const d of ACTIONS[c.status] ?? []) {
+          const path = `/admin/apps/${c.client_id}/${d}`;
+          csrf[path] = await csrfToken(request, reply, path);
+        }
+      }
+    }
+    return consolePage(request, reply, 'admin/apps', { title: 'App approval', groups, actions: ACTIONS, csrf, ...extra }, status);
+  }
+
+  app.get('/admin/apps', opts, async (request, reply) => renderAdmin(request, reply));
+
+  app.post('/admin/apps/:clientId/:decision', opts, async (request, reply) => {
+    await checkCsrf(request);
+    const p = params.safeParse(request.params);
+    if (!p.success) throw new OAuthError('not_found', 'No such page', { status: 404 });
+    const form = body.safeParse(request.body ?? {});
+    if (!form.success) throw new OAuthError('invalid_request', 'The form was malformed; reload the page and try again');
+    const admin = { userId: request.latchSession!.userId, isAdmin: request.latchSession!.isAdmin };
+    try {
+      const client = await decideApp(app.deps, admin, p.data.clientId, p.data.decision, form.data.reason ?? null);
+      return reply.redirect(`/admin/apps#app-${client.client_id}`, 303);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const error = Object.values(err.fields).join('; ');
+      return renderAdmin(request, reply, { errorFor: p.data.clientId, error, reason: form.data.reason }, 400);
+    }
+  });
+};

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import type { Client } from '../db/schema.js';
+import type { ClientInput } from '../manage/clients.js';
+import { GRANT_TYPES } from '../manage/clients.js';
+
+/** A text field, or absent; a repeated one (an array) is refused as malformed. */
+const text = z.string().max(20_000).optional();
+/** Checkbox groups arrive as nothing, one string, or an array of them. */
+export const checked = z
+  .union([z.string().max(200), z.array(z.string().max(200)).max(50)])
+  .optional()
+  .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
+
+export const appFormBody = z.object({
+  _csrf: text,
+  name: text,
+  description: text,
+  website: text,
+  redirect_uris: text,
+  scopes: checked,
+  grant_types: checked,
+  client_type: z.enum(['confidential', 'public']).optional(),
+  access_token_ttl: text,
+  refresh_token_ttl: text,
+});
+export type AppFormBody = z.infer<typeof appFormBody>;
+
+/** What the form shows: the user's own input when re-rendering, so nothing typed is lost. */
+export interface AppFormValues {
+  name: string;
+  description: string;
+  website: string;
+  redirect_uris: string;
+  scopes: string[];
+  grant_types: string[];
+  client_type: 'confidential' | 'public';
+  access_token_ttl: string;
+  refresh_token_ttl: string;
+}
+
+export function blankValues(knownScopes: string[]): AppFormValues {
+  return {
+    name: '',
+    description: '',
+    website: '',
+    redirect_uris: '',
+    scopes: [...knownScopes],
+    grant_types: ['authorization_code', 'refresh_token'],
+    client_type: 'confidential',
+    access_token_ttl: '',
+    refresh_token_ttl: '',
+  };
+}
+
+export function valuesFromBody(body: AppFormBody): AppFormValues {
+  return {
+    name: body.name ?? '',
+    description: body.description ?? '',
+    website: body.website ?? '',
+    redirect_uris: body.redirect_uris ?? '',
+    scopes: body.scopes,
+    grant_types: body.grant_types,
+    client_type: body.client_type ?? 'confidential',
+    access_token_ttl: body.access_token_ttl ?? '',
+    refresh_token_ttl: body.refresh_token_ttl ?? '',
+  };
+}
+
+export function valuesFromClient(client: Client): AppFormValues {
+  return {
+    name: client.name,
+    description: client.description,
+    website: client.website ?? '',
+    redirect_uris: client.redirect_uris.join('\n'),
+    scopes: client.scopes,
+    grant_types: client.grant_types,
+    client_type: client.is_confidential ? 'confidential' : 'public',
+    access_token_ttl: client.access_token_ttl?.toString() ?? '',
+    refresh_token_ttl: client.refresh_token_ttl?.toString() ?? '',
+  };
+}
+
+/** Empty means "the server's default"; anything else must be a number, which validateClient checks. */
+export function optionalSeconds(value: string): number | null {
+  const v = value.trim();
+  return v === '' ? null : /^\d+$/.test(v) ? Number(v) : Number.NaN;
+}
+
+export function clientInput(values: AppFormValues): ClientInput {
+  return {
+    name: values.name,
+    description: values.description,
+    website: values.website,
+    redirectUris: values.redirect_uris.split(/\r?\n/),
+    scopes: values.scopes,
+    grantTypes: values.grant_types,
+    confidential: values.client_type === 'confidential',
+    accessTokenTtl: optionalSeconds(values.access_token_ttl),
+    refreshTokenTtl: optionalSeconds(values.refresh_token_ttl),
+  };
+}
+
+export const GRANT_CHOICES: { value: (typeof GRANT_TYPES)[number]; label: string; hint: string }[] = [
+  { value: 'authorization_code', label: 'Authorization code', hint: 'users sign in here and approve your app (recommended)' },
+  { value: 'refresh_token', label: 'Refresh token', hint: 'renew access without asking the user again' },
+  { value: 'client_credentials', label: 'Client credentials', hint: 'your server acts for itself; confidential apps only' },
+  { value: 'password', label: 'Password', hint: 'legacy: your app collects the password; confidential apps only' },
+  { value: 'implicit', label: 'Implicit', hint: 'legacy browser flow; prefer authorization code with PKCE' },
+];
