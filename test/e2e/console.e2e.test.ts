@@ -98,7 +98,8 @@ async function startLatch(extraEnv: NodeJS.ProcessEnv, beforeStart: (latch: (arg
     if (r.status !== 0) throw new Error(`bin/latch ${args.join(' ')} failed: ${r.stderr}`);
     return JSON.parse(r.stdout);
   });
-  const server = await startServer(env);
+  // debug: one log line per request (latch's request lines are at debug), so the no-secrets check below sees every URL.
+  const server = await startServer({ ...env, LOG_LEVEL: 'debug' });
   return {
     issuer,
     server,
