@@ -5,7 +5,9 @@ export interface TcpProxy {
   port: number;
   /** Drops every open connection and refuses new ones, as a dead database server would. */
   cut(): void;
-  /** Forwards again. */
+  /** Swallows traffic silently, as a network partition does: connections open but nothing answers. */
+  hang(): void;
+  /** Forwards again (connections left from a hang are dropped). */
   restore(): void;
   close(): Promise<void>;
 }
@@ -13,7 +15,9 @@ export interface TcpProxy {
 /** A loopback TCP proxy to `target` that a test can cut and restore. */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let cut = false;
+  let hung = false;
   const open = new Set<net.Socket>();
+  const held = new Set<net.Socket>();
   const track = (s: net.Socket) => {
     open.add(s);
     s.on('close', () => open.delete(s));
@@ -24,6 +28,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     track(client);
     if (cut) {
       client.destroy();
+      return;
+    }
+    if (hung) {
+      held.add(client);
+      client.pause();
       return;
     }
     const upstream = net.connect(target.port, target.host);
@@ -41,8 +50,19 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       cut = true;
       for (const s of open) s.destroy();
     },
+    hang() {
+      hung = true;
+      for (const s of open) {
+        s.unpipe();
+        s.pause();
+        held.add(s);
+      }
+    },
     restore() {
       cut = false;
+      hung = false;
+      for (const s of held) s.destroy();
+      held.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {

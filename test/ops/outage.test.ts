@@ -169,3 +169,42 @@ describe('a database outage, on a page', () => {
     }
   });
 });
+
+describe('a network partition: the database stops answering without closing anything', () => {
+  it('answers 503 within the pool\'s timeouts (2 s to connect, 5 s per query) and recovers', async () => {
+    const handle = openPostgres(proxiedUrl);
+    const app = await buildApp({ config: testConfig(), db: handle.db, clock: new ManualClock(), cookieSecret: 'x'.repeat(32), pool: handle.pool }, { logger: false });
+    const issue = () =>
+      app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { authorization: basic(client.client_id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'grant_type=client_credentials',
+      });
+    try {
+      proxy.restore();
+      expect((await issue()).statusCode).toBe(200);
+      proxy.hang();
+      const started = performance.now();
+      const answers = await Promise.all([issue(), issue(), app.inject({ method: 'GET', url: '/readyz' }), ...Array.from({ length: 12 }, issue)]);
+      const elapsed = performance.now() - started;
+      for (const r of answers) {
+        expect(r.statusCode).toBe(503);
+        expect(r.json().error).toBe('temporarily_unavailable');
+      }
+      // Bounded by the per-query timeout (5 s) plus scheduling, not by TCP's minutes.
+      expect(elapsed).toBeLessThan(7000);
+      proxy.restore();
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 200; i++) {
+        status = (await issue()).statusCode;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(status).toBe(200);
+    } finally {
+      proxy.restore();
+      await app.close();
+      await handle.close();
+    }
+  }, 30_000);
+});
