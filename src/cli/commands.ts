@@ -39,11 +39,20 @@ function seconds(ctx: CliContext, name: string): number | undefined {
   return Number(v);
 }
 
-async function clientArg(ctx: CliContext): Promise<Client> {
-  const id = ctx.positionals[0]!;
+async function findClientOrFail(ctx: CliContext, id: string): Promise<Client> {
   const client = await clients.findClientByClientId(ctx.db, id);
   if (!client) throw new CliError(`no client with client_id "${id}"`);
   return client;
+}
+
+/** The client named by the command's ID argument. */
+const clientArg = (ctx: CliContext) => findClientOrFail(ctx, ctx.positionals[0]!);
+
+/** The client named by --client, which the command requires. */
+function clientOption(ctx: CliContext): Promise<Client> {
+  const id = str(ctx, 'client');
+  if (!id) throw new CliError('--client is required', 2);
+  return findClientOrFail(ctx, id);
 }
 
 async function clientWithOwner(ctx: CliContext): Promise<clients.ClientWithOwner> {
@@ -295,10 +304,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'Creates a personal ("test") access token, printed once. It does not expire unless --ttl is given.',
     options: { client: { type: 'string' }, user: { type: 'string' }, scope: { type: 'string' }, ttl: { type: 'string' }, label: { type: 'string' } },
     async run(ctx) {
-      const clientId = str(ctx, 'client');
-      if (!clientId) throw new CliError('--client is required', 2);
-      const client = await clients.findClientByClientId(ctx.db, clientId);
-      if (!client) throw new CliError(`no client with client_id "${clientId}"`);
+      const client = await clientOption(ctx);
       const username = str(ctx, 'user');
       const user = username ? await userArg(ctx, username) : undefined;
       const token = await createPersonalToken(ctx.db, ctx.clock, ctx.config, {
@@ -321,10 +327,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'Lists an app\'s personal tokens (never the tokens themselves).',
     options: { client: { type: 'string' }, user: { type: 'string' } },
     async run(ctx) {
-      const clientId = str(ctx, 'client');
-      if (!clientId) throw new CliError('--client is required', 2);
-      const client = await clients.findClientByClientId(ctx.db, clientId);
-      if (!client) throw new CliError(`no client with client_id "${clientId}"`);
+      const client = await clientOption(ctx);
       const username = str(ctx, 'user');
       const user = username ? await userArg(ctx, username) : undefined;
       const rows = await listPersonalTokens(ctx.db, client.id, user?.id);
@@ -352,12 +355,9 @@ export const COMMANDS: Record<string, Command> = {
     positionals: 1,
     options: { client: { type: 'string' } },
     async run(ctx) {
-      const clientId = str(ctx, 'client');
-      if (!clientId) throw new CliError('--client is required', 2);
       const tokenId = ctx.positionals[0]!;
       if (!/^[0-9a-f-]{36}$/i.test(tokenId)) throw new CliError(`"${tokenId}" is not a token id (see latch token list)`, 2);
-      const client = await clients.findClientByClientId(ctx.db, clientId);
-      if (!client) throw new CliError(`no client with client_id "${clientId}"`);
+      const client = await clientOption(ctx);
       const revoked = await revokePersonalToken(ctx.db, client.id, tokenId, ctx.clock.now());
       if (!revoked) throw new CliError(`no live personal token ${tokenId} for that client`);
       ctx.print({ id: tokenId, revoked: true }, `revoked ${tokenId}`);

@@ -1,15 +1,9 @@
 import type { Executor } from './executor.js';
 import { runCompiled } from './compiled.js';
-import type { AccessTokenKind, ClientStatus, RefreshToken } from '../db/schema.js';
+import { sql, type Selectable } from 'kysely';
+import type { AccessTokenKind, ClientStatus, GrantsTable, RefreshToken } from '../db/schema.js';
 
-export interface GrantRow {
-  id: string;
-  client_id: string;
-  user_id: string | null;
-  scope: string;
-  code_digest: string | null;
-  created_at: Date;
-}
+export type GrantRow = Omit<Selectable<GrantsTable>, 'revoked_at'>;
 
 export async function insertGrant(db: Executor, grant: GrantRow): Promise<void> {
   await db.insertInto('grants').values({ ...grant, revoked_at: null }).execute();
@@ -169,22 +163,24 @@ export async function revokePairByRefresh(db: Executor, refreshDigest: string, n
   if (row?.access_token_digest) await revokeAccessToken(db, row.access_token_digest, now);
 }
 
+/** Marks the live rows of `table` whose uuid `column` is one of `ids` as revoked. */
+async function revokeLive(
+  db: Executor,
+  table: 'grants' | 'access_tokens' | 'refresh_tokens',
+  column: 'id' | 'grant_id' | 'client_id',
+  ids: string[],
+  now: Date,
+): Promise<void> {
+  await sql`update ${sql.table(table)} set revoked_at = ${now}
+    where ${sql.ref(column)} = any(${ids}::uuid[]) and revoked_at is null`.execute(db);
+}
+
 /** Ends every token of the given grants (families). */
 export async function revokeGrants(db: Executor, grantIds: string[], now: Date): Promise<void> {
   if (grantIds.length === 0) return;
-  await db.updateTable('grants').set({ revoked_at: now }).where('id', 'in', grantIds).where('revoked_at', 'is', null).execute();
-  await db
-    .updateTable('access_tokens')
-    .set({ revoked_at: now })
-    .where('grant_id', 'in', grantIds)
-    .where('revoked_at', 'is', null)
-    .execute();
-  await db
-    .updateTable('refresh_tokens')
-    .set({ revoked_at: now })
-    .where('grant_id', 'in', grantIds)
-    .where('revoked_at', 'is', null)
-    .execute();
+  await revokeLive(db, 'grants', 'id', grantIds, now);
+  await revokeLive(db, 'access_tokens', 'grant_id', grantIds, now);
+  await revokeLive(db, 'refresh_tokens', 'grant_id', grantIds, now);
 }
 
 export async function grantIdsForCode(db: Executor, codeDigest: string): Promise<string[]> {
@@ -217,24 +213,9 @@ export async function revokeClientUserTokens(db: Executor, clientUuid: string, u
 
 /** Ends every live token of a client (suspension, secret compromise). */
 export async function revokeClientTokens(db: Executor, clientUuid: string, now: Date): Promise<void> {
-  await db
-    .updateTable('grants')
-    .set({ revoked_at: now })
-    .where('client_id', '=', clientUuid)
-    .where('revoked_at', 'is', null)
-    .execute();
-  await db
-    .updateTable('access_tokens')
-    .set({ revoked_at: now })
-    .where('client_id', '=', clientUuid)
-    .where('revoked_at', 'is', null)
-    .execute();
-  await db
-    .updateTable('refresh_tokens')
-    .set({ revoked_at: now })
-    .where('client_id', '=', clientUuid)
-    .where('revoked_at', 'is', null)
-    .execute();
+  for (const table of ['grants', 'access_tokens', 'refresh_tokens'] as const) {
+    await revokeLive(db, table, 'client_id', [clientUuid], now);
+  }
 }
 
 export function listPersonalTokens(db: Executor, clientUuid: string, userId?: string) {
