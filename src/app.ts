@@ -89,6 +89,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   const app = Fastify({
     logger: options.logger ?? loggerOptions(deps.config.logLevel),
     bodyLimit: BODY_LIMIT,
+    // Behind a reverse proxy, per-address throttling needs the client's address, not the proxy's.
+    trustProxy: deps.config.trustProxy,
     // Parameters repeated in a query string come back as arrays; routes refuse them.
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     // src/web/draining.ts answers requests during a stop, RFC-shaped.

@@ -42,6 +42,13 @@ const env = z.object({
   LATCH_APP_APPROVAL: z.enum(['auto', 'manual'], { error: 'expected auto or manual' }).default('auto'),
   LATCH_SIGNUP: z.enum(['open', 'closed'], { error: 'expected open or closed' }).default('closed'),
   LATCH_PRUNE_INTERVAL: seconds('an interval').default(0),
+  LATCH_TRUST_PROXY: z
+    .string()
+    .regex(
+      /^(true|false|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/,
+      'expected true, false, or the proxies\' comma-separated addresses/CIDRs',
+    )
+    .default('false'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'expected one of fatal, error, warn, info, debug, trace, silent',
@@ -67,6 +74,11 @@ export interface Config {
   signup: 'open' | 'closed';
   pruneInterval: number;
   logLevel: string;
+  /**
+   * Which X-Forwarded-For hops to believe when finding the client's address
+   * (throttling, logs): false (none), true (all), or the proxies' addresses.
+   */
+  trustProxy: boolean | string[];
 }
 
 /** Reads the environment. Empty strings count as unset, as shells often export them so. */
@@ -109,5 +121,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     signup: e.LATCH_SIGNUP,
     pruneInterval: e.LATCH_PRUNE_INTERVAL,
     logLevel: e.LOG_LEVEL,
+    trustProxy: parseTrustProxy(e.LATCH_TRUST_PROXY),
   };
+}
+
+function parseTrustProxy(value: string): boolean | string[] {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  return value.split(',');
 }
