@@ -8,6 +8,8 @@ import { maskUrl } from '../logger.js';
  */
 export function installAccessLog(app: FastifyInstance): void {
   app.addHook('onResponse', (request, reply, done) => {
+    // Building the line (and masking the URL) costs even when debug is off.
+    if (request.log.level !== 'debug' && request.log.level !== 'trace') return done();
     request.log.debug(
       { method: request.method, url: maskUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
       'request completed',

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../oauth/errors.js';
 
 /** True when any string in `value` (nested objects and arrays included) holds U+0000. */
@@ -15,8 +15,9 @@ function containsNul(value: unknown, depth = 0): boolean {
  * PostgreSQL text cannot hold NUL, so a NUL in any parameter would fail deep in
  * a query as a 500. Refused up front, for every route, as the client's mistake.
  */
-export async function rejectNul(request: FastifyRequest): Promise<void> {
+export function rejectNul(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
   if (containsNul(request.query) || containsNul(request.body)) {
-    throw new OAuthError('invalid_request', 'Parameters must not contain NUL characters');
+    return done(new OAuthError('invalid_request', 'Parameters must not contain NUL characters'));
   }
+  done();
 }
