@@ -1,15 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as oauth from 'openid-client';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { onPostgres, testDatabase, type TestDatabase } from '../helpers/db.js';
-import { freePort, startServer, type RunningServer } from '../helpers/server.js';
+import { freePort, serverStore, startServer, type RunningServer, type ServerStore } from '../helpers/server.js';
 
 const OOB = 'urn:ietf:wg:oauth:2.0:oob';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -28,8 +25,7 @@ async function startCallbackServer(): Promise<{ server: Server; port: number; hi
 
 describe('the authorization-code flow in headless Chromium against the real server', () => {
   let env: NodeJS.ProcessEnv;
-  let database: TestDatabase | undefined;
-  let dataDir: string | undefined;
+  let store: ServerStore | undefined;
   let server: RunningServer;
   let callback: Awaited<ReturnType<typeof startCallbackServer>>;
   let browser: Browser;
@@ -55,13 +51,8 @@ describe('the authorization-code flow in headless Chromium against the real serv
     // On PostgreSQL the CLI and the server share this file's own database; on
     // PGlite they share a data directory, which only one process may hold, so
     // the CLI runs before the server starts, in both cases alike.
-    if (onPostgres()) {
-      database = await testDatabase();
-      env = { DATABASE_URL: database.url, LATCH_COOKIE_SECRET: randomBytes(32).toString('hex') };
-    } else {
-      dataDir = mkdtempSync(join(tmpdir(), 'latch-e2e-'));
-      env = { LATCH_DATA_DIR: dataDir };
-    }
+    store = await serverStore();
+    env = store.env;
     env = { ...env, PORT: String(port), LATCH_ISSUER: issuer };
 
     callback = await startCallbackServer();
@@ -89,8 +80,7 @@ describe('the authorization-code flow in headless Chromium against the real serv
       expect(code).toBe(0);
     }
     await new Promise<void>((resolve) => (callback ? callback.server.close(() => resolve()) : resolve()));
-    await database?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await store?.dispose();
   });
 
   it('signs in, approves, lands on the callback and exchanges the code with openid-client (PKCE S256, iss checked)', async () => {

@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { onPostgres, testDatabase, type TestDatabase } from '../helpers/db.js';
-import { freePort, startServer } from '../helpers/server.js';
+import { freePort, startServer, serverStore } from '../helpers/server.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -81,17 +79,8 @@ async function startClientApp(issuer: string) {
 async function startLatch(extraEnv: NodeJS.ProcessEnv, beforeStart: (latch: (args: string[], input?: string) => unknown) => void = () => {}) {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
-  let database: TestDatabase | undefined;
-  let dataDir: string | undefined;
-  let env: NodeJS.ProcessEnv;
-  if (onPostgres()) {
-    database = await testDatabase();
-    env = { DATABASE_URL: database.url, LATCH_COOKIE_SECRET: randomBytes(32).toString('hex') };
-  } else {
-    dataDir = mkdtempSync(join(tmpdir(), 'latch-console-e2e-'));
-    env = { LATCH_DATA_DIR: dataDir };
-  }
-  env = { ...env, PORT: String(port), LATCH_ISSUER: issuer, ...extraEnv };
+  const store = await serverStore();
+  const env: NodeJS.ProcessEnv = { ...store.env, PORT: String(port), LATCH_ISSUER: issuer, ...extraEnv };
   // On PGlite only one process may hold the data directory: the CLI runs before the server.
   beforeStart((args, input) => {
     const r = spawnSync(process.execPath, ['bin/latch', ...args, '--json'], { env: { PATH: process.env.PATH, ...env, LOG_LEVEL: 'silent' }, encoding: 'utf8', input, timeout: 60_000 });
@@ -105,8 +94,7 @@ async function startLatch(extraEnv: NodeJS.ProcessEnv, beforeStart: (latch: (arg
     server,
     stop: async () => {
       const { code } = await server.stop('SIGTERM');
-      await database?.close();
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      await store.dispose();
       return code;
     },
   };

@@ -1,6 +1,35 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onPostgres, testDatabase } from './db.js';
+
+export interface ServerStore {
+  /** DATABASE_URL and a cookie secret on PostgreSQL, or LATCH_DATA_DIR on PGlite. */
+  env: NodeJS.ProcessEnv;
+  /** Drops the database or removes the data directory; call after the server stopped. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Where a real server under test keeps its data: a database of this file's own on
+ * the run's PostgreSQL, else a fresh PGlite data directory (which only one process
+ * may hold, so CLI calls must come before the server starts, on both alike).
+ */
+export async function serverStore(): Promise<ServerStore> {
+  if (onPostgres()) {
+    const database = await testDatabase();
+    return {
+      env: { DATABASE_URL: database.url, LATCH_COOKIE_SECRET: randomBytes(32).toString('hex') },
+      dispose: () => database.close(),
+    };
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'latch-e2e-'));
+  return { env: { LATCH_DATA_DIR: dataDir }, dispose: async () => rmSync(dataDir, { recursive: true, force: true }) };
+}
 
 /** A free loopback port, so a server's issuer (and the `iss` it sends) can name it before it starts. */
 export async function freePort(): Promise<number> {
