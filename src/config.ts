@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseMailFrom, parseSmtpUrl, type MailFrom, type SmtpSettings } from './mail/settings.js';
 
 /** Thrown for a bad environment; its message is the one line the operator sees. */
 export class ConfigError extends Error {}
@@ -49,6 +50,14 @@ const env = z.object({
       'expected true, false, or the proxies\' comma-separated addresses/CIDRs',
     )
     .default('false'),
+  // E-mail (src/mail/): parsed there, so the password is never kept as a URL string.
+  LATCH_SMTP_URL: z.string().transform(zodParse(parseSmtpUrl)).optional(),
+  LATCH_MAIL_FROM: z.string().default('latch@localhost').transform(zodParse(parseMailFrom)),
+  LATCH_SITE_NAME: z
+    .string()
+    .trim()
+    .regex(/^[^\x00-\x1f\x7f]{1,100}$/, 'expected a name of 1 to 100 characters on one line')
+    .default('latch'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'expected one of fatal, error, warn, info, debug, trace, silent',
@@ -79,6 +88,11 @@ export interface Config {
    * (throttling, logs): false (none), true (all), or the proxies' addresses.
    */
   trustProxy: boolean | string[];
+  /** Where latch's e-mail goes; undefined: no e-mail (see mailConfigured in src/mail/settings.ts). */
+  smtp: SmtpSettings | undefined;
+  mailFrom: MailFrom;
+  /** The name people see in e-mails and on pages. */
+  siteName: string;
 }
 
 /** Reads the environment. Empty strings count as unset, as shells often export them so. */
@@ -92,7 +106,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0]);
-    const shown = input[name] === undefined ? 'missing' : `"${name.includes('SECRET') || name === 'DATABASE_URL' ? '…' : input[name]}"`;
+    const shown = input[name] === undefined ? 'missing' : `"${name.includes('SECRET') || name === 'DATABASE_URL' || name === 'LATCH_SMTP_URL' ? '…' : input[name]}"`;
     throw new ConfigError(`${name}: ${issue.message} (got ${shown})`);
   }
   const e = parsed.data;
@@ -122,6 +136,21 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     pruneInterval: e.LATCH_PRUNE_INTERVAL,
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.LATCH_TRUST_PROXY),
+    smtp: e.LATCH_SMTP_URL,
+    mailFrom: e.LATCH_MAIL_FROM,
+    siteName: e.LATCH_SITE_NAME,
+  };
+}
+
+/** A parser that throws with a one-line message, as a zod transform (the message becomes the issue). */
+function zodParse<T>(parse: (value: string) => T) {
+  return (value: string, ctx: z.RefinementCtx): T => {
+    try {
+      return parse(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
   };
 }
 

@@ -8,6 +8,7 @@ import { EmbeddedDatabaseBusyError } from './db/embedded-lock.js';
 import { migrateToLatest } from './db/migrate.js';
 import { countUsers } from './store/users.js';
 import { startPruneTimer } from './housekeeping.js';
+import { startMailSender } from './mail/sender.js';
 
 /** Longest a graceful stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 10_000;
@@ -54,10 +55,17 @@ async function main(): Promise<void> {
     );
   }
 
-  installStopHandlers(app, handle, stopPruning);
+  // E-mail goes out from here, never from a request (src/mail/sender.ts).
+  const stopMail = startMailSender({ db: handle.db, clock: systemClock, config, log: app.log });
+  installStopHandlers(app, handle, stopPruning, stopMail);
 }
 
-function installStopHandlers(app: FastifyInstance, handle: DatabaseHandle, stopPruning: () => void): void {
+function installStopHandlers(
+  app: FastifyInstance,
+  handle: DatabaseHandle,
+  stopPruning: () => void,
+  stopMail: () => Promise<void>,
+): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -70,7 +78,8 @@ function installStopHandlers(app: FastifyInstance, handle: DatabaseHandle, stopP
     deadline.unref();
     stopPruning();
     try {
-      await app.close();
+      // A hung mail server holds the stop up for the sender's short grace at most.
+      await Promise.all([app.close(), stopMail()]);
       await handle.close();
       app.log.info('stopped');
       process.exit(0);

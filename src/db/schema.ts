@@ -120,6 +120,23 @@ export interface LoginAttemptsTable {
   blocked_until: Timestamp | null;
 }
 
+export interface MailOutboxTable {
+  id: Generated<string>;
+  kind: string;
+  recipient: string;
+  subject: string;
+  /** Null once the mail is sent or given up: bodies carry one-time links. */
+  text_body: string | null;
+  html_body: string | null;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  expires_at: Timestamp | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  sent_at: Timestamp | null;
+  given_up_at: Timestamp | null;
+}
+
 export interface Database {
   users: UsersTable;
   clients: ClientsTable;
@@ -131,6 +148,7 @@ export interface Database {
   consents: ConsentsTable;
   sessions: SessionsTable;
   login_attempts: LoginAttemptsTable;
+  mail_outbox: MailOutboxTable;
 }
 
 export type User = Selectable<UsersTable>;

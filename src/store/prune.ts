@@ -8,13 +8,14 @@ export interface PruneCounts {
   grants: number;
   sessions: number;
   login_attempts: number;
+  mail_outbox: number;
 }
 
 /**
  * Rotated refresh tokens stay until they expire: a replay of one is how reuse is detected.
  * Deletes, in batches of `batch` rows each in its own short statement, what can
  * no longer be used: expired codes, tokens expired or revoked before `cutoff`,
- * grants left with no token, ended sessions and stale sign-in counters.
+ * grants left with no token, ended sessions, stale sign-in counters and delivered mail.
  */
 export async function pruneExpired(
   db: Executor,
@@ -29,6 +30,7 @@ export async function pruneExpired(
     grants: 0,
     sessions: 0,
     login_attempts: 0,
+    mail_outbox: 0,
   };
   const drain = async (table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>) => {
     for (;;) {
@@ -62,5 +64,7 @@ export async function pruneExpired(
   );
   await drain('sessions', 'id_digest', sql`expires_at < ${now}`);
   await drain('login_attempts', 'key', sql`first_failure_at < ${cutoff} and (blocked_until is null or blocked_until < ${now})`);
+  // Sent and abandoned mail (bodies already gone) stays a day: the per-recipient bound counts it.
+  await drain('mail_outbox', 'id', sql`sent_at < ${cutoff} or given_up_at < ${cutoff}`);
   return counts;
 }
