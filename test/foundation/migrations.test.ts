@@ -12,6 +12,7 @@ const TABLES = [
   'consents',
   'grants',
   'login_attempts',
+  'mail_outbox',
   'refresh_tokens',
   'sessions',
   'users',
@@ -68,7 +69,10 @@ describe('migrations', () => {
     const fresh = await openEmbedded(null);
     try {
       const results = await migrateToLatest(fresh.db);
-      expect(results.map((r) => [r.migrationName, r.status])).toEqual([['0001_initial', 'Success']]);
+      expect(results.map((r) => [r.migrationName, r.status])).toEqual([
+        ['0001_initial', 'Success'],
+        ['0007_mail_outbox', 'Success'],
+      ]);
       expect(await tablesOf(fresh.db)).toEqual(TABLES);
     } finally {
       await fresh.close();
