@@ -114,13 +114,12 @@ export class MailSender {
   private idle(): Promise<void> {
     if (this.woken || this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.pollMs);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        self.endIdle = undefined;
+        this.endIdle = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, this.pollMs);
       this.endIdle = done;
     });
   }
