@@ -105,7 +105,7 @@ export class MailSender {
       try {
         claimed = await this.runOnce();
       } catch (err) {
-        this.deps.log.warn({ err: { message: (err as Error).message } }, 'mail outbox unreadable; will retry');
+        this.deps.log.warn({ err: { message: (err as Error).message } }, 'mail outbox: database error; will retry');
       }
       if (claimed < this.batch) await this.idle();
     }
