@@ -94,7 +94,8 @@ describe('bin/latch client', () => {
     const r = await run(['client', 'create', ...args]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    // One line for the refusal, after the one naming the database.
+    expect(r.stderr.trim().split('\n')).toEqual([`latch: database: ${t.description}`, expect.stringMatching(message)]);
   });
 
   it('list --json shows status and owner and never a secret', async () => {
