@@ -1,4 +1,5 @@
 import type { FastifyServerOptions } from 'fastify';
+import pretty from 'pino-pretty';
 
 /** Query parameters whose values are credentials; masked wherever a URL is logged. */
 const SECRET_PARAMS = /([?&](?:code|access_token|refresh_token|token|client_secret|password|code_verifier)=)[^&#]*/gi;
@@ -32,9 +33,18 @@ export const REDACT_PATHS = [
   'code',
 ];
 
-export function loggerOptions(level: string): FastifyServerOptions['logger'] {
+/**
+ * Readable lines for a person at a terminal; JSON everywhere else (a log
+ * collector, a pipe, CI), which is what production reads.
+ */
+export function interactiveOutput(stdout: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  return stdout.isTTY === true && !env.CI;
+}
+
+export function loggerOptions(level: string, interactive = false): FastifyServerOptions['logger'] {
   return {
     level,
+    ...(interactive ? { stream: pretty({ colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' }) } : {}),
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     serializers: {
       req: (req: { method: string; url: string; ip?: string; id?: string }) => ({

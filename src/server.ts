@@ -4,6 +4,7 @@ import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { resolveCookieSecret } from './cookie-secret.js';
 import { openDatabase, type DatabaseHandle } from './db/database.js';
+import { interactiveOutput, loggerOptions } from './logger.js';
 import { EmbeddedDatabaseBusyError } from './db/embedded-lock.js';
 import { migrateToLatest } from './db/migrate.js';
 import { countUsers } from './store/users.js';
@@ -24,14 +25,19 @@ async function main(): Promise<void> {
 
   let handle: DatabaseHandle;
   try {
-    handle = await openDatabase(config);
+    // The embedded database is lent to bin/latch over a socket in the data directory while we run.
+    handle = await openDatabase(config, { share: true });
     await migrateToLatest(handle.db);
   } catch (err) {
     if (err instanceof EmbeddedDatabaseBusyError) fail(err.message);
     fail(`cannot open the database: ${(err as Error).message}`);
   }
 
-  const app = await buildApp({ config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), pool: handle.pool });
+  const interactive = interactiveOutput(process.stdout, process.env);
+  const app = await buildApp(
+    { config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), pool: handle.pool },
+    { logger: loggerOptions(config.logLevel, interactive) },
+  );
   const stopPruning = startPruneTimer(config.pruneInterval, handle.db, systemClock, app.log);
 
   try {
@@ -45,14 +51,17 @@ async function main(): Promise<void> {
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
   app.log.info(
     { url: `http://${hostForUrl}:${port}`, issuer: config.issuer, database: handle.mode },
-    `latch listening on http://${hostForUrl}:${port} (database: ${handle.mode === 'embedded' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL'})`,
+    `latch listening on http://${hostForUrl}:${port} (database: ${handle.description})`,
   );
   if ((await countUsers(handle.db)) === 0) {
-    app.log.info(
-      'No users yet. Next: create one, then a client:\n' +
-        '  bin/latch user create --username alice --password-stdin --admin\n' +
-        '  bin/latch client create --name "My app" --redirect-uri http://127.0.0.1:8080/callback',
-    );
+    const next = [
+      'bin/latch user create --username alice --password-stdin --admin',
+      'bin/latch client create --name "My app" --redirect-uri http://127.0.0.1:8080/callback',
+    ];
+    const intro = 'No users yet. Next, in another terminal (works while the server runs): create one, then a client:';
+    // A person reads lines to copy; a log collector reads one JSON record.
+    if (interactive) process.stdout.write(`\n${intro}\n${next.map((c) => `  ${c}\n`).join('')}\n`);
+    else app.log.info({ next }, `${intro} ${next.join(' ; ')}`);
   }
 
   // E-mail goes out from here, never from a request (src/mail/sender.ts).

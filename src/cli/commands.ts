@@ -16,7 +16,7 @@ import { listPersonalTokens, revokePersonalToken } from '../store/tokens.js';
 import { findUserByUsername } from '../store/users.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { prune } from '../housekeeping.js';
-import { CliError, readStdin } from './io.js';
+import { CliError, readSecret } from './io.js';
 import type { CliContext } from './main.js';
 
 export interface Command {
@@ -158,7 +158,9 @@ export const COMMANDS: Record<string, Command> = {
 
   'user create': {
     usage: '--username U (--password P | --password-stdin) [--email E] [--admin]',
-    summary: 'Creates a user. --password-stdin reads the password from standard input, keeping it out of shell history.',
+    summary:
+      'Creates a user. --password-stdin reads the password from standard input, keeping it out of shell history: at a terminal it asks for it without echo. ' +
+      'Passwords follow the sign-up rule: at least 10 characters, not the username.',
     options: {
       username: { type: 'string' },
       password: { type: 'string' },
@@ -171,7 +173,7 @@ export const COMMANDS: Record<string, Command> = {
       if (!username) throw new CliError('--username is required', 2);
       const fromStdin = ctx.values['password-stdin'] === true;
       if (fromStdin === (str(ctx, 'password') !== undefined)) throw new CliError('give exactly one of --password and --password-stdin', 2);
-      const password = fromStdin ? await readStdin(ctx.io.stdin) : str(ctx, 'password')!;
+      const password = fromStdin ? await readSecret(ctx.io.stdin, ctx.io.stderr, `Password for ${username} (not shown): `) : str(ctx, 'password')!;
       const user = await createUser(ctx.db, ctx.clock, {
         username,
         password,

@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { openDatabase, type DatabaseHandle } from '../db/database.js';
+import { openDatabaseShared, type DatabaseHandle } from '../db/database.js';
 import { EmbeddedDatabaseBusyError } from '../db/embedded-lock.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { Database } from '../db/schema.js';
@@ -36,6 +36,14 @@ Usage: latch <command> [options]   (every command takes --json and --help)
 
 The server itself: npm start. Environment as documented in README.md.`;
 
+/** Every command of a group (`latch user --help`), each with its usage and what it does. */
+function groupHelp(group: string): string {
+  return Object.entries(COMMANDS)
+    .filter(([key]) => key.startsWith(group + ' '))
+    .map(([key, c]) => `latch ${key} ${c.usage}\n    ${c.summary}`)
+    .join('\n\n');
+}
+
 export interface CliOptions {
   clock?: Clock;
   /** Tests hand in their own database; by default the environment's is opened and closed. */
@@ -54,6 +62,10 @@ export async function runCli(argv: string[], io: CliIo, options: CliOptions = {}
   const args = COMMANDS[group] ? rest : rest.slice(1);
   if (!command) {
     const subs = Object.keys(COMMANDS).filter((k) => k.startsWith(group + ' ')).map((k) => k.split(' ')[1]);
+    if (subs.length > 0 && (rest[0] === '--help' || rest[0] === '-h')) {
+      io.stdout.write(groupHelp(group) + '\n');
+      return 0;
+    }
     io.stderr.write(
       subs.length > 0
         ? `latch: ${group} needs one of: ${subs.join(', ')} (see latch ${group} <command> --help)\n`
@@ -95,7 +107,8 @@ export async function runCli(argv: string[], io: CliIo, options: CliOptions = {}
   }
   let handle: DatabaseHandle | undefined;
   try {
-    handle = await (options.openDb ?? openDatabase)(config);
+    handle = await (options.openDb ?? openDatabaseShared)(config);
+    io.stderr.write(`latch: database: ${handle.description}\n`);
     if (command.autoMigrate !== false) await migrateToLatest(handle.db);
     const json = parsed.values.json === true;
     await command.run({

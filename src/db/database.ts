@@ -3,7 +3,9 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { PGliteDialect } from './pglite-dialect.js';
-import { acquireEmbeddedLock } from './embedded-lock.js';
+import { acquireEmbeddedLock, EmbeddedDatabaseBusyError } from './embedded-lock.js';
+import { serveEmbeddedSocket, SOCKET_PORT, socketDirectory, socketPath } from './embedded-socket.js';
+import { existsSync } from 'node:fs';
 import { preparedName } from './prepared.js';
 
 // int8 (count(*), sums) as a number, as PGlite gives it, so both modes read alike.
@@ -14,6 +16,8 @@ export type DatabaseMode = 'postgres' | 'embedded';
 export interface DatabaseHandle {
   db: Kysely<Database>;
   mode: DatabaseMode;
+  /** Which database this is, for people: never a password. */
+  description: string;
   /** Present in postgres mode, for pool metrics. */
   pool?: pg.Pool;
   /** Present in embedded mode. */
@@ -26,11 +30,28 @@ export interface PostgresOptions {
   max?: number;
   /** How long a request may wait for a connection before failing (ms). */
   connectionTimeoutMillis?: number;
+  /** Named prepared statements (./prepared.ts); off where the session is shared with someone else. */
+  prepared?: boolean;
 }
 
 export function openPostgres(url: string, options: PostgresOptions = {}): DatabaseHandle {
+  return postgresHandle({ connectionString: url }, describePostgres(url), options);
+}
+
+/** host:port/database of a DATABASE_URL, leaving out the user and the password. */
+export function describePostgres(url: string): string {
+  try {
+    const u = new URL(url);
+    const socketHost = u.searchParams.get('host');
+    return `PostgreSQL ${socketHost ?? (u.host || 'localhost')}${u.pathname.length > 1 ? u.pathname : ''}`;
+  } catch {
+    return 'PostgreSQL (DATABASE_URL)';
+  }
+}
+
+function postgresHandle(connection: pg.PoolConfig, description: string, options: PostgresOptions): DatabaseHandle {
   const pool = new pg.Pool({
-    connectionString: url,
+    ...connection,
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 2000,
     // A statement that hangs because the server went away must not hold a request forever.
@@ -43,10 +64,10 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
   // its query is rejected anyway, and that is how the request learns of it.
   pool.on('connect', (client) => {
     client.on('error', () => {});
-    usePreparedStatements(client);
+    if (options.prepared !== false) usePreparedStatements(client);
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, mode: 'postgres', pool, close: () => db.destroy() };
+  return { db, mode: 'postgres', description, pool, close: () => db.destroy() };
 }
 
 /** Runs the statements marked in ./prepared.ts as named prepared statements on this connection. */
@@ -59,11 +80,19 @@ function usePreparedStatements(client: pg.PoolClient): void {
   };
 }
 
+export interface EmbeddedOptions {
+  /** Starts from a dump (tests use it to skip initdb). */
+  loadDataDir?: Blob;
+  /** Lend the database to the command line over the data directory's socket while open (the server does). */
+  share?: boolean;
+}
+
 /**
  * Opens PGlite in `dataDir` (or in memory when null). A directory is locked for
- * this process while open; `loadDataDir` starts from a dump (tests use it to skip initdb).
+ * this process while open.
  */
-export async function openEmbedded(dataDir: string | null, loadDataDir?: Blob): Promise<DatabaseHandle> {
+export async function openEmbedded(dataDir: string | null, options: EmbeddedOptions = {}): Promise<DatabaseHandle> {
+  const { loadDataDir } = options;
   const unlock = dataDir ? acquireEmbeddedLock(dataDir) : () => {};
   let pglite: PGlite;
   try {
@@ -74,12 +103,25 @@ export async function openEmbedded(dataDir: string | null, loadDataDir?: Blob): 
     unlock();
     throw err;
   }
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const dialect = new PGliteDialect(pglite);
+  const db = new Kysely<Database>({ dialect });
+  let shared: Awaited<ReturnType<typeof serveEmbeddedSocket>> | undefined;
+  if (options.share && dataDir) {
+    try {
+      shared = await serveEmbeddedSocket(pglite, dialect.lock, dataDir);
+    } catch (err) {
+      await pglite.close();
+      unlock();
+      throw new Error(`cannot serve the embedded database to the command line on ${socketPath(dataDir)}: ${(err as Error).message}`);
+    }
+  }
   return {
     db,
     mode: 'embedded',
+    description: dataDir ? `embedded PGlite in ${dataDir}` : 'embedded PGlite in memory',
     pglite,
     close: async () => {
+      await shared?.close();
       await db.destroy();
       await pglite.close();
       unlock();
@@ -87,8 +129,25 @@ export async function openEmbedded(dataDir: string | null, loadDataDir?: Blob): 
   };
 }
 
-export async function openDatabase(config: { databaseUrl?: string; dataDir: string }): Promise<DatabaseHandle> {
-  return config.databaseUrl ? openPostgres(config.databaseUrl) : openEmbedded(config.dataDir);
+export async function openDatabase(config: { databaseUrl?: string; dataDir: string }, embedded: EmbeddedOptions = {}): Promise<DatabaseHandle> {
+  return config.databaseUrl ? openPostgres(config.databaseUrl) : openEmbedded(config.dataDir, embedded);
+}
+
+/**
+ * The command line's database: as the server's, except that an embedded
+ * directory held by a running server is reached through the socket it serves.
+ */
+export async function openDatabaseShared(config: { databaseUrl?: string; dataDir: string }): Promise<DatabaseHandle> {
+  try {
+    return await openDatabase(config);
+  } catch (err) {
+    if (!(err instanceof EmbeddedDatabaseBusyError) || !existsSync(socketPath(config.dataDir))) throw err;
+    return postgresHandle(
+      { host: socketDirectory(config.dataDir), port: SOCKET_PORT, user: 'postgres', database: 'postgres' },
+      `embedded PGlite in ${config.dataDir}, through the running server (${socketPath(config.dataDir)})`,
+      { max: 1, prepared: false, connectionTimeoutMillis: 10_000 },
+    );
+  }
 }
 
 /** Answers within `timeoutMs` either way, so a readiness probe never hangs on a dead server. */

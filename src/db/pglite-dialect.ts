@@ -17,12 +17,16 @@ import {
  * what keeps concurrent single-use steps (code exchange, rotation) serial here.
  */
 export class PGliteDialect implements Dialect {
-  constructor(private readonly pglite: PGlite) {}
+  constructor(
+    private readonly pglite: PGlite,
+    /** Shared with anything else that talks to this PGlite (the CLI's socket, ./embedded-socket.ts). */
+    readonly lock = new ConnectionLock(),
+  ) {}
   createAdapter() {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.pglite);
+    return new PGliteDriver(this.pglite, this.lock);
   }
   createIntrospector(db: Kysely<any>) {
     return new PostgresIntrospector(db);
@@ -32,22 +36,34 @@ export class PGliteDialect implements Dialect {
   }
 }
 
-class PGliteDriver implements Driver {
+/** The one PGlite session, held by one user at a time: a query, a whole transaction, or a socket client's batch. */
+export class ConnectionLock {
   private queue: Promise<void> = Promise.resolve();
+
+  /** Resolves when the session is yours, with the function that hands it on. */
+  async acquire(): Promise<() => void> {
+    const previous = this.queue;
+    let release!: () => void;
+    this.queue = new Promise<void>((resolve) => (release = resolve));
+    await previous;
+    return release;
+  }
+}
+
+class PGliteDriver implements Driver {
   private release: (() => void) | undefined;
   private readonly connection: PGliteConnection;
 
-  constructor(pglite: PGlite) {
+  constructor(
+    pglite: PGlite,
+    private readonly lock: ConnectionLock,
+  ) {
     this.connection = new PGliteConnection(pglite);
   }
   async init() {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const previous = this.queue;
-    let release!: () => void;
-    this.queue = new Promise<void>((resolve) => (release = resolve));
-    await previous;
-    this.release = release;
+    this.release = await this.lock.acquire();
     return this.connection;
   }
   async beginTransaction(conn: DatabaseConnection) {

@@ -23,8 +23,6 @@ export interface NewUserInput {
   password: string;
   email?: string | null;
   isAdmin?: boolean;
-  /** Operators creating accounts by hand may set any non-empty password; sign-up enforces strength. */
-  enforceStrength?: boolean;
 }
 
 export async function createUser(db: Kysely<Database>, clock: Clock, input: NewUserInput): Promise<User> {
@@ -33,8 +31,9 @@ export async function createUser(db: Kysely<Database>, clock: Clock, input: NewU
     problems.username = 'must be 1-64 letters, digits or . _ @ + -, starting with a letter or digit';
   }
   if (input.email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(input.email)) problems.email = 'is not an email address';
+  // One rule for every way in: sign-up, the command line, the console.
   if (input.password.length === 0) problems.password = 'must not be empty';
-  else if (input.enforceStrength) {
+  else {
     const p = passwordProblem(input.password, input.username);
     if (p) problems.password = p;
   }

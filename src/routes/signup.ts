@@ -68,7 +68,7 @@ export const signupRoutes: FastifyPluginAsync = async (app) => {
     await recordSignupAttempt(db, clock, request.ip);
     let user;
     try {
-      user = await createUser(db, clock, { username: username.trim(), email, password, enforceStrength: true });
+      user = await createUser(db, clock, { username: username.trim(), email, password });
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       return show(request, reply, { ...keep, errors: err.fields }, 400);

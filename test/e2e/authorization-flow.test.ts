@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as oauth from 'openid-client';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { freePort, serverStore, startServer, type RunningServer, type ServerStore } from '../helpers/server.js';
+import { freePort, PROCESS_TEST_MS, runLatch, serverStore, startServer, type RunningServer, type ServerStore } from '../helpers/server.js';
 
 const OOB = 'urn:ietf:wg:oauth:2.0:oob';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -39,7 +38,7 @@ describe('the authorization-code flow in headless Chromium against the real serv
   let firstAccessToken: string;
 
   const latch = (args: string[], input?: string) => {
-    const r = spawnSync(process.execPath, ['bin/latch', ...args, '--json'], { env: { PATH: process.env.PATH, ...env, LOG_LEVEL: 'silent' }, encoding: 'utf8', input, timeout: 60_000 });
+    const r = runLatch([...args, '--json'], { ...env, LOG_LEVEL: 'silent' }, input);
     if (r.status !== 0) throw new Error(`bin/latch ${args.join(' ')} failed: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
@@ -57,7 +56,7 @@ describe('the authorization-code flow in headless Chromium against the real serv
 
     callback = await startCallbackServer();
     redirectUri = `http://127.0.0.1:${callback.port}/callback`;
-    latch(['user', 'create', '--username', 'alice', '--password-stdin'], 'alice-e2e-password\n');
+    latch(['user', 'create', '--username', 'alice', '--password-stdin'], 'wonderland e2e pw\n');
     // Registered without a port: a native app's loopback listener may get any (RFC 8252 §7.3).
     const created = latch(['client', 'create', '--name', 'E2E Photo App', '--redirect-uri', 'http://127.0.0.1/callback', '--redirect-uri', OOB, '--scope', 'read write', '--owner', 'alice']);
     clientId = created.client_id;
@@ -71,7 +70,7 @@ describe('the authorization-code flow in headless Chromium against the real serv
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
     context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     page = await context.newPage();
-  }, 120_000);
+  }, PROCESS_TEST_MS);
 
   afterAll(async () => {
     await browser?.close();
@@ -106,7 +105,7 @@ describe('the authorization-code flow in headless Chromium against the real serv
     await Promise.all([page.waitForNavigation(), page.click('#login-form button[type="submit"]')]);
     expect(await page.textContent('#login-error')).toBe('The username or password is incorrect.');
 
-    await page.fill('#login-form input[name="password"]', 'alice-e2e-password');
+    await page.fill('#login-form input[name="password"]', 'wonderland e2e pw');
     await Promise.all([page.waitForNavigation(), page.click('#login-form button[type="submit"]')]);
     await page.locator('#consent-form').waitFor();
     expect(await page.textContent('h1')).toContain('E2E Photo App');
@@ -170,7 +169,7 @@ describe('the authorization-code flow in headless Chromium against the real serv
       });
       await p.goto(url.href);
       await p.fill('#login-form input[name="username"]', 'alice');
-      await p.fill('#login-form input[name="password"]', 'alice-e2e-password');
+      await p.fill('#login-form input[name="password"]', 'wonderland e2e pw');
       await Promise.all([p.waitForNavigation(), p.click('#login-form button[type="submit"]')]);
       await Promise.all([p.waitForNavigation(), p.click('#consent-form button[value="allow"]')]);
       const code = (await p.textContent('#authorization-code'))!;

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, startServer, serverStore } from '../helpers/server.js';
+import { freePort, PROCESS_TEST_MS, runLatch, startServer, serverStore } from '../helpers/server.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -83,7 +82,7 @@ async function startLatch(extraEnv: NodeJS.ProcessEnv, beforeStart: (latch: (arg
   const env: NodeJS.ProcessEnv = { ...store.env, PORT: String(port), LATCH_ISSUER: issuer, ...extraEnv };
   // On PGlite only one process may hold the data directory: the CLI runs before the server.
   beforeStart((args, input) => {
-    const r = spawnSync(process.execPath, ['bin/latch', ...args, '--json'], { env: { PATH: process.env.PATH, ...env, LOG_LEVEL: 'silent' }, encoding: 'utf8', input, timeout: 60_000 });
+    const r = runLatch([...args, '--json'], { ...env, LOG_LEVEL: 'silent' }, input);
     if (r.status !== 0) throw new Error(`bin/latch ${args.join(' ')} failed: ${r.stderr}`);
     return JSON.parse(r.stdout);
   });
@@ -156,7 +155,7 @@ let browser: Browser;
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-}, 60_000);
+}, PROCESS_TEST_MS);
 afterAll(async () => {
   await browser?.close();
 });
@@ -167,7 +166,7 @@ describe('a newcomer, entirely in the browser (LATCH_SIGNUP=open, automatic appr
   beforeAll(async () => {
     latch = await startLatch({ LATCH_SIGNUP: 'open' });
     client = await startClientApp(latch.issuer);
-  }, 120_000);
+  }, PROCESS_TEST_MS);
   afterAll(async () => {
     await client?.close();
     if (latch) expect(await latch.stop()).toBe(0);
@@ -227,10 +226,10 @@ describe('an administrator approves a pending app (LATCH_APP_APPROVAL=manual)', 
   let client: Awaited<ReturnType<typeof startClientApp>>;
   beforeAll(async () => {
     latch = await startLatch({ LATCH_SIGNUP: 'open', LATCH_APP_APPROVAL: 'manual' }, (cli) => {
-      cli(['user', 'create', '--username', 'root', '--password-stdin', '--admin'], 'root admin password\n');
+      cli(['user', 'create', '--username', 'root', '--password-stdin', '--admin'], 'the admin password\n');
     });
     client = await startClientApp(latch.issuer);
-  }, 120_000);
+  }, PROCESS_TEST_MS);
   afterAll(async () => {
     await client?.close();
     if (latch) expect(await latch.stop()).toBe(0);
@@ -257,7 +256,7 @@ describe('an administrator approves a pending app (LATCH_APP_APPROVAL=manual)', 
       await adminPage.goto(`${latch.issuer}/admin/apps`);
       expect(new URL(adminPage.url()).pathname).toBe('/login');
       await adminPage.fill('#login-form input[name="username"]', 'root');
-      await adminPage.fill('#login-form input[name="password"]', 'root admin password');
+      await adminPage.fill('#login-form input[name="password"]', 'the admin password');
       await click(adminPage, '#login-form button[type="submit"]');
       expect(new URL(adminPage.url()).pathname).toBe('/admin/apps');
       const row = adminPage.locator(`#pending #app-${creds.clientId}`);

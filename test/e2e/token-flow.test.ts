@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as oidc from 'openid-client';
-import { freePort, startServer, type RunningServer } from '../helpers/server.js';
+import { freePort, runLatch, startServer, type RunningServer } from '../helpers/server.js';
 
 /**
  * The token endpoint as a real client library sees it: openid-client (not our
@@ -19,7 +18,7 @@ let app: { client_id: string; client_secret: string };
 let resourceServer: { client_id: string; client_secret: string };
 
 function latch(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, ['bin/latch', ...args, '--json'], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', input, timeout: 60_000 });
+  const r = runLatch([...args, '--json'], env, input);
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -47,7 +46,7 @@ class Browser {
 }
 
 beforeAll(async () => {
-  latch(['user', 'create', '--username', 'grace', '--password-stdin'], 'grace-password-1');
+  latch(['user', 'create', '--username', 'grace', '--password-stdin'], 'g-secret-phrase-1');
   app = latch(['client', 'create', '--name', 'E2E app', '--redirect-uri', REDIRECT, '--scope', 'read write', '--skip-consent']);
   resourceServer = latch(['client', 'create', '--name', 'API', '--grant-types', 'client_credentials']);
   const port = await freePort();
@@ -82,7 +81,7 @@ describe('token endpoint end to end with openid-client', () => {
     const loginPage = await (await browser.get(loginUrl.href)).text();
     const csrf = /name="_csrf" value="([^"]+)"/.exec(loginPage)![1]!;
     const returnTo = loginUrl.searchParams.get('return_to')!;
-    const signedIn = await browser.post(`${server.url}/login`, { _csrf: csrf, username: 'grace', password: 'grace-password-1', return_to: returnTo });
+    const signedIn = await browser.post(`${server.url}/login`, { _csrf: csrf, username: 'grace', password: 'g-secret-phrase-1', return_to: returnTo });
     expect(signedIn.status).toBe(303);
     const back = await browser.get(new URL(signedIn.headers.get('location')!, server.url).href);
     expect(back.status).toBe(302);

@@ -17,13 +17,13 @@ afterAll(() => t.close());
 
 describe('bin/latch user create', () => {
   it('prints {"id","username"} with --json and stores only an argon2id hash', async () => {
-    const r = await run(['user', 'create', '--username', 'carol', '--password', 'pw-carol-123', '--email', 'c@example.com', '--json']);
+    const r = await run(['user', 'create', '--username', 'carol', '--password', 'pw-for-c-123', '--email', 'c@example.com', '--json']);
     expect(r.code).toBe(0);
     expect(Object.keys(r.json)).toEqual(['id', 'username']);
     expect(r.json.username).toBe('carol');
     const row = await t.db.selectFrom('users').selectAll().where('id', '=', r.json.id).executeTakeFirstOrThrow();
     expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
-    expect(row.password_hash).not.toContain('pw-carol-123');
+    expect(row.password_hash).not.toContain('pw-for-c-123');
     expect(row.email).toBe('c@example.com');
   });
 
@@ -37,7 +37,7 @@ describe('bin/latch user create', () => {
   it('refuses a taken username, case-insensitively, with one line and exit 1', async () => {
     const r = await run(['user', 'create', '--username', 'CAROL', '--password', 'x-another-pw']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('latch user create: username: is already taken\n');
+    expect(r.stderr).toBe(`latch: database: ${t.description}\nlatch user create: username: is already taken\n`);
   });
 
   it('refuses both or neither password option with exit 2', async () => {
@@ -94,7 +94,8 @@ describe('bin/latch client', () => {
     const r = await run(['client', 'create', ...args]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    // One line for the refusal, after the one naming the database.
+    expect(r.stderr.trim().split('\n')).toEqual([`latch: database: ${t.description}`, expect.stringMatching(message)]);
   });
 
   it('list --json shows status and owner and never a secret', async () => {
@@ -158,7 +159,7 @@ describe('bin/latch client', () => {
   it('answers an unknown client id with exit 1', async () => {
     const r = await run(['client', 'show', 'nope']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('latch client show: no client with client_id "nope"\n');
+    expect(r.stderr).toBe(`latch: database: ${t.description}\nlatch client show: no client with client_id "nope"\n`);
   });
 
   it('token create prints a latch_pat_ token once, stored as a digest, with no expiry by default', async () => {

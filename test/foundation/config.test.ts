@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { PROCESS_READY_MS, PROCESS_TEST_MS } from '../helpers/server.js';
 
 describe('config', () => {
   it('gives the documented defaults for an empty environment', () => {
@@ -66,10 +67,10 @@ describe('config', () => {
     const run = spawnSync(process.execPath, ['dist/src/server.js'], {
       env: { ...process.env, PORT: 'nope' },
       encoding: 'utf8',
-      timeout: 20_000,
+      timeout: PROCESS_READY_MS,
     });
     expect(run.status).toBe(1);
     expect(run.stderr.trim()).toBe('latch: PORT: expected a port number (got "nope")');
     expect(run.stdout).toBe('');
-  });
+  }, PROCESS_TEST_MS);
 });

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { openEmbedded } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { testDatabase, type TestDatabase } from '../helpers/db.js';
+import { PROCESS_TEST_MS } from '../helpers/server.js';
 
 const TABLES = [
   'access_tokens',
@@ -65,7 +66,8 @@ describe('migrations', () => {
     );
   });
 
-  it('run from scratch on embedded PGlite as well', async () => {
+  // initdb from scratch: many seconds of CPU, far more on a busy machine.
+  it('run from scratch on embedded PGlite as well', { timeout: PROCESS_TEST_MS }, async () => {
     const fresh = await openEmbedded(null);
     try {
       const results = await migrateToLatest(fresh.db);

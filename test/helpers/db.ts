@@ -20,7 +20,7 @@ export async function testDatabase(): Promise<TestDatabase> {
   const serverUrl = inject('postgresUrl');
   if (!serverUrl) {
     const dump = readFileSync(inject('pgliteDump')!);
-    const handle = await openEmbedded(null, new Blob([dump]));
+    const handle = await openEmbedded(null, { loadDataDir: new Blob([dump]) });
     return { ...handle, url: undefined };
   }
   const name = `latch_test_${randomBytes(6).toString('hex')}`;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -50,8 +50,29 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * How long a spawned server or CLI run may take to be ready. Generous because CI
+ * shares two cores with other suites: PGlite's start-up alone can take many seconds there.
+ */
+export const PROCESS_READY_MS = 120_000;
+/** For a test or hook that starts processes: room for a slow start and the test itself. */
+export const PROCESS_TEST_MS = 300_000;
+
+/** Runs bin/latch to completion; a run that overstays is killed and reported with what it printed. */
+export function runLatch(args: string[], env: NodeJS.ProcessEnv, input?: string): SpawnSyncReturns<string> {
+  const r = spawnSync(process.execPath, ['bin/latch', ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+    input,
+    timeout: PROCESS_READY_MS,
+  });
+  if (r.error) throw new Error(`bin/latch ${args.join(' ')}: ${r.error.message}\nstdout: ${r.stdout || '(nothing)'}\nstderr: ${r.stderr || '(nothing)'}`);
+  return r;
+}
+
 /** Starts dist/src/server.js on a free loopback port and waits until it listens. */
-export async function startServer(env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<RunningServer> {
+export async function startServer(env: NodeJS.ProcessEnv, timeoutMs = PROCESS_READY_MS): Promise<RunningServer> {
+  const started = Date.now();
   const child = spawn(process.execPath, ['dist/src/server.js'], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -64,7 +85,7 @@ export async function startServer(env: NodeJS.ProcessEnv, timeoutMs = 30_000): P
     const timer = setTimeout(() => {
       // Never leave a process behind: this one is ours, stop it by its PID.
       if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL');
-      reject(new Error(`server did not start:\n${output}`));
+      reject(new Error(`server (pid ${child.pid}) did not start within ${timeoutMs / 1000} s; it printed:\n${output || '(nothing)'}`));
     }, timeoutMs);
     const onData = () => {
       const m = output.match(/"url":"(http:\/\/[^"]+)"/);
@@ -74,9 +95,9 @@ export async function startServer(env: NodeJS.ProcessEnv, timeoutMs = 30_000): P
       }
     };
     child.stdout!.on('data', onData);
-    child.on('exit', () => {
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`server exited before listening:\n${output}`));
+      reject(new Error(`server exited (${signal ?? `code ${code}`}) before listening, after ${Date.now() - started} ms; it printed:\n${output || '(nothing)'}`));
     });
   });
   return {
