@@ -7,7 +7,7 @@ import { openDatabase, type DatabaseHandle } from './db/database.js';
 import { EmbeddedDatabaseBusyError } from './db/embedded-lock.js';
 import { migrateToLatest } from './db/migrate.js';
 import { countUsers } from './store/users.js';
-import { startPruneTimer } from './housekeeping.js';
+import { startHousekeeping } from './housekeeping.js';
 
 /** Longest a graceful stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 10_000;
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   }
 
   const app = await buildApp({ config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), pool: handle.pool });
-  const stopPruning = startPruneTimer(config.pruneInterval, handle.db, systemClock, app.log);
+  const stopPruning = startHousekeeping(config.pruneInterval, handle.db, systemClock, app.log);
 
   try {
     await app.listen({ host: config.host, port: config.port });

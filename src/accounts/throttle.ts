@@ -1,87 +1,39 @@
 import type { Clock } from '../clock.js';
 import { addSeconds } from '../clock.js';
 import type { Executor } from '../store/executor.js';
-import { clearAttempts, findAttempts, recordFailure, setBlockedUntil } from '../store/login-attempts.js';
-import { OAuthError } from './errors.js';
+import { countAttempt, forgiveAttempt, isRefused, type AttemptCount } from '../store/login-attempts.js';
+import { OAuthError } from '../oauth/errors.js';
 import { metrics } from '../metrics.js';
-import type { SignInThrottle } from './grants/types.js';
 
 /**
- * Failed sign-ins are counted per account and per client address within a
- * window; past a free allowance each further failure blocks that key for twice
- * as long as the one before, up to a cap. The counters live in the database, so
- * every latch process sees the same ones. The per-address allowance is larger:
- * many people may share one address.
+ * Sign-in attempts are counted before the password is checked, in the
+ * statement that decides (store/login-attempts.ts), so concurrent guesses
+ * cannot pass a check together. Three counters, in this order:
+ *
+ * - the address, across all accounts: many people may share one address, so
+ *   its allowance is the largest;
+ * - the account from this address: a guesser is blocked on the account it
+ *   guesses at without touching the real user elsewhere;
+ * - the account from everywhere: past its ceiling the account is soft-locked:
+ *   addresses that have already failed on it in the window are refused, an
+ *   address trying it for the first time is still heard, so a stranger (even
+ *   with many addresses) cannot keep the real user out, and each of a
+ *   botnet's addresses gets a single guess per window.
+ *
+ * Past an allowance each further attempt is refused and blocks for twice as
+ * long as the one before, up to a cap. An attempt refused by an earlier
+ * counter is not counted by the later ones, so no counter grows on attempts
+ * it never let through, and the rows one address can create are bounded by
+ * its own allowance.
  */
 export const THROTTLE_POLICY = {
   windowSeconds: 15 * 60,
-  accountFreeFailures: 5,
   addressFreeFailures: 20,
+  accountFreeFailures: 5,
+  accountSoftLockFailures: 20,
   firstBlockSeconds: 30,
   maxBlockSeconds: 15 * 60,
 } as const;
-
-export interface SignInAttempt {
-  username: string;
-  ip: string;
-}
-
-/** Long usernames are refused elsewhere; here they must not grow keys without bound. */
-const accountKey = (username: string) => `user:${username.trim().toLowerCase().slice(0, 256)}`;
-const addressKey = (ip: string) => `ip:${ip}`;
-
-/** Refuses with 429 and Retry-After while the account or the address is blocked. */
-export async function checkThrottle(db: Executor, clock: Clock, attempt: SignInAttempt): Promise<void> {
-  const now = clock.now();
-  const rows = await findAttempts(db, [accountKey(attempt.username), addressKey(attempt.ip)]);
-  let wait = 0;
-  for (const row of rows) {
-    if (row.blocked_until && row.blocked_until > now) {
-      wait = Math.max(wait, Math.ceil((row.blocked_until.getTime() - now.getTime()) / 1000));
-    }
-  }
-  if (wait > 0) {
-    metrics.loginThrottled.inc();
-    throw new OAuthError('rate_limited', `Too many failed sign-in attempts; try again in ${wait} seconds`, {
-      status: 429,
-      headers: { 'retry-after': String(wait) },
-    });
-  }
-}
-
-/** Counts a failure against the account and the address, blocking either once past its allowance. */
-export async function recordLoginFailure(db: Executor, clock: Clock, attempt: SignInAttempt): Promise<void> {
-  const now = clock.now();
-  const windowStart = addSeconds(now, -THROTTLE_POLICY.windowSeconds);
-  const keys: Array<[string, number]> = [
-    [accountKey(attempt.username), THROTTLE_POLICY.accountFreeFailures],
-    [addressKey(attempt.ip), THROTTLE_POLICY.addressFreeFailures],
-  ];
-  for (const [key, free] of keys) {
-    const { failures } = await recordFailure(db, key, now, windowStart);
-    if (failures > free) {
-      const seconds = Math.min(THROTTLE_POLICY.maxBlockSeconds, THROTTLE_POLICY.firstBlockSeconds * 2 ** Math.min(20, failures - free - 1));
-      await setBlockedUntil(db, key, addSeconds(now, seconds));
-    }
-  }
-}
-
-/**
- * A success clears the account's counter. The address keeps its own: one valid
- * account must not let an address go on guessing at others.
- */
-export async function recordLoginSuccess(db: Executor, attempt: Pick<SignInAttempt, 'username'>): Promise<void> {
-  await clearAttempts(db, accountKey(attempt.username));
-}
-
-/** The throttle as the token endpoint's password grant consumes it (GrantContext.throttle). */
-export function signInThrottle(db: Executor, clock: Clock): SignInThrottle {
-  return {
-    check: (username, ip) => checkThrottle(db, clock, { username, ip }),
-    failure: (username, ip) => recordLoginFailure(db, clock, { username, ip }),
-    success: (username) => recordLoginSuccess(db, { username }),
-  };
-}
 
 /**
  * Sign-up attempts are counted per address only, successes included: an open
@@ -89,22 +41,80 @@ export function signInThrottle(db: Executor, clock: Clock): SignInThrottle {
  * existing account whose sign-ins should suffer for it.
  */
 export const SIGNUP_POLICY = { windowSeconds: 60 * 60, freeAttempts: 10, blockSeconds: 60 * 60 } as const;
-const signupKey = (ip: string) => `signup:${ip}`;
 
-export async function checkSignupThrottle(db: Executor, clock: Clock, ip: string): Promise<void> {
-  const now = clock.now();
-  const [row] = await findAttempts(db, [signupKey(ip)]);
-  if (row?.blocked_until && row.blocked_until > now) {
-    const wait = Math.ceil((row.blocked_until.getTime() - now.getTime()) / 1000);
-    throw new OAuthError('rate_limited', `Too many sign-up attempts from your address; try again in ${wait} seconds`, {
-      status: 429,
-      headers: { 'retry-after': String(wait) },
-    });
-  }
+/** Rows older than this (and not blocked) count for nothing and may be pruned. */
+export const LONGEST_ATTEMPT_WINDOW_SECONDS = Math.max(THROTTLE_POLICY.windowSeconds, SIGNUP_POLICY.windowSeconds);
+
+export interface SignInAttempt {
+  username: string;
+  ip: string;
 }
 
-export async function recordSignupAttempt(db: Executor, clock: Clock, ip: string): Promise<void> {
+/** Long usernames are refused elsewhere; here they must not grow keys without bound. */
+const accountName = (username: string) => username.trim().toLowerCase().slice(0, 256);
+export const signInKeys = (attempt: SignInAttempt) => ({
+  address: `ip:${attempt.ip}`,
+  accountFromAddress: `user:${accountName(attempt.username)}|ip:${attempt.ip}`,
+  account: `user:${accountName(attempt.username)}`,
+});
+
+function refuse(clock: Clock, count: AttemptCount, what: string): never {
+  const wait = Math.max(1, Math.ceil(((count.blocked_until?.getTime() ?? 0) - clock.now().getTime()) / 1000));
+  throw new OAuthError('rate_limited', `Too many ${what}; try again in ${wait} seconds`, {
+    status: 429,
+    headers: { 'retry-after': String(wait) },
+  });
+}
+
+/**
+ * Counts a sign-in attempt against its three counters and lets it through, or
+ * throws the 429 OAuthError (with Retry-After) before any password is checked.
+ */
+export async function admitSignIn(db: Executor, clock: Clock, attempt: SignInAttempt): Promise<void> {
+  const P = THROTTLE_POLICY;
   const now = clock.now();
-  const { failures } = await recordFailure(db, signupKey(ip), now, addSeconds(now, -SIGNUP_POLICY.windowSeconds));
-  if (failures >= SIGNUP_POLICY.freeAttempts) await setBlockedUntil(db, signupKey(ip), addSeconds(now, SIGNUP_POLICY.blockSeconds));
+  const rule = (free: number, firstBlockSeconds: number = P.firstBlockSeconds) => ({
+    now,
+    windowStart: addSeconds(now, -P.windowSeconds),
+    free,
+    firstBlockSeconds,
+    maxBlockSeconds: P.maxBlockSeconds,
+  });
+  const keys = signInKeys(attempt);
+  const throttled = (count: AttemptCount): never => {
+    metrics.loginThrottled.inc();
+    refuse(clock, count, 'failed sign-in attempts');
+  };
+
+  const address = await countAttempt(db, keys.address, rule(P.addressFreeFailures));
+  if (isRefused(address, P.addressFreeFailures)) throttled(address);
+  const local = await countAttempt(db, keys.accountFromAddress, rule(P.accountFreeFailures));
+  if (isRefused(local, P.accountFreeFailures)) throttled(local);
+  const account = await countAttempt(db, keys.account, rule(P.accountSoftLockFailures, P.maxBlockSeconds));
+  // Soft lock: only an address with no earlier attempt on this account in the window is heard.
+  if (isRefused(account, P.accountSoftLockFailures) && local.failures > 1) throttled(account);
+}
+
+/**
+ * A correct password takes its attempt back: the account forgets this
+ * address's failures (the owner typed the right one), while the address and
+ * account-wide counters lose just this attempt, so a success neither counts
+ * as a failure nor wipes out failures others caused.
+ */
+export async function forgiveSignIn(db: Executor, clock: Clock, attempt: SignInAttempt): Promise<void> {
+  const keys = signInKeys(attempt);
+  await forgiveAttempt(db, clock.now(), { clear: [keys.accountFromAddress], uncount: [keys.address, keys.account] });
+}
+
+/** Counts a sign-up attempt from `ip` and lets it through, or throws 429 with Retry-After. */
+export async function admitSignup(db: Executor, clock: Clock, ip: string): Promise<void> {
+  const now = clock.now();
+  const count = await countAttempt(db, `signup:${ip}`, {
+    now,
+    windowStart: addSeconds(now, -SIGNUP_POLICY.windowSeconds),
+    free: SIGNUP_POLICY.freeAttempts,
+    firstBlockSeconds: SIGNUP_POLICY.blockSeconds,
+    maxBlockSeconds: SIGNUP_POLICY.blockSeconds,
+  });
+  if (isRefused(count, SIGNUP_POLICY.freeAttempts)) refuse(clock, count, 'sign-up attempts from your address');
 }

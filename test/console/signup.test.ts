@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SIGNUP_POLICY } from '../../src/oauth/throttle.js';
+import { SIGNUP_POLICY } from '../../src/accounts/throttle.js';
 import { CSRF_COOKIE, SESSION_COOKIE } from '../../src/web/session.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';

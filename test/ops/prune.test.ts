@@ -8,7 +8,7 @@ import { PRUNE_RETENTION_SECONDS, startPruneTimer } from '../../src/housekeeping
 import { createPersonalToken } from '../../src/manage/personal-tokens.js';
 import { mintForNewGrant, mintTokens } from '../../src/oauth/mint.js';
 import { insertCode } from '../../src/store/codes.js';
-import { recordFailure } from '../../src/store/login-attempts.js';
+import { countAttempt } from '../../src/store/login-attempts.js';
 import { pruneExpired } from '../../src/store/prune.js';
 import { insertSession } from '../../src/store/sessions.js';
 import { retireRefreshToken, revokeGrants } from '../../src/store/tokens.js';
@@ -74,7 +74,7 @@ describe('bin/latch prune', () => {
     await revokeGrants(t.db, [revokedGrant], t0);
     const machine = await mintTokens(t.db, config, { client, userId: null, scope: 'read', now: t0, grantId: null, withRefresh: false });
     const oldSession = await session(user.id, addSeconds(t0, 3600));
-    await recordFailure(t.db, 'user:someone', t0, addSeconds(t0, -900));
+    await countAttempt(t.db, 'user:someone', { now: t0, windowStart: addSeconds(t0, -900), free: 5, firstBlockSeconds: 30, maxBlockSeconds: 900 });
 
     // A rotated refresh token stays until it expires: replaying it is how reuse is detected.
     const rotatedFamily = await mint(true);
