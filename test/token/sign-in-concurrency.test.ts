@@ -106,3 +106,14 @@ describe('a burst from one address', () => {
     expect(verifiedBeforeOwner.length).toBeLessThan(verifiedBurst.length);
   });
 });
+
+describe('counters stay bounded', () => {
+  it('guesses at random usernames from one address create counters only up to that address\'s allowance', async () => {
+    const ip = newAddress();
+    for (let i = 0; i < THROTTLE_POLICY.addressFreeFailures * 2; i++) await grant(`random-${net}-${i}`, 'wrong password', ip);
+    const rows = await t.db.selectFrom('login_attempts').select('key').where('key', 'like', `%|ip:${ip}`).execute();
+    expect(rows).toHaveLength(THROTTLE_POLICY.addressFreeFailures);
+    const accounts = await t.db.selectFrom('login_attempts').select('key').where('key', 'like', `user:random-${net}-%`).execute();
+    expect(accounts.filter((r) => !r.key.includes('|'))).toHaveLength(THROTTLE_POLICY.addressFreeFailures);
+  });
+});
