@@ -54,12 +54,18 @@ export const isRefused = (count: Pick<AttemptCount, 'failures'>, free: number): 
 
 /**
  * Takes back attempts that succeeded, in one statement: `clear` keys are
- * forgotten, `uncount` keys lose one. A key blocked meanwhile keeps its count,
- * so the decrement never turns a block's count into one that lets through.
+ * forgotten, `uncount` keys lose one (a key left at nothing goes). A key
+ * blocked meanwhile keeps its count, so taking one back never turns a block's
+ * count into one that lets through; and a key another attempt counts in the
+ * same instant may keep this one: at worst a success is counted once.
  */
 export async function forgiveAttempt(db: Executor, now: Date, keys: { clear: string[]; uncount: string[] }): Promise<void> {
+  const notBlocked = sql`coalesce(blocked_until <= ${now}, true)`;
   await sql`
-    with cleared as (delete from login_attempts where key in (${sql.join(keys.clear)}))
-    update login_attempts set failures = greatest(failures - 1, 0)
-    where key in (${sql.join(keys.uncount)}) and coalesce(blocked_until <= ${now}, true)`.execute(db);
+    with cleared as (
+      delete from login_attempts
+      where key in (${sql.join(keys.clear)}) or (key in (${sql.join(keys.uncount)}) and failures <= 1 and ${notBlocked})
+    )
+    update login_attempts set failures = failures - 1
+    where key in (${sql.join(keys.uncount)}) and failures > 1 and ${notBlocked}`.execute(db);
 }
