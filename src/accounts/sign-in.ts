@@ -4,6 +4,7 @@ import { verifyPassword } from '../crypto/passwords.js';
 import { metrics } from '../metrics.js';
 import type { Executor } from '../store/executor.js';
 import { findUserByUsername } from '../store/users.js';
+import { countedAddress } from './address.js';
 import { passwordChecks } from './hashing-limiter.js';
 import { admitSignIn, forgiveSignIn } from './throttle.js';
 
@@ -21,7 +22,7 @@ export async function verifySignIn(
   clock: Clock,
   attempt: { username: string; password: string; ip: string },
 ): Promise<User | null> {
-  return passwordChecks.run(attempt.ip, async () => {
+  return passwordChecks.run(countedAddress(attempt.ip), async () => {
     await admitSignIn(db, clock, attempt);
     const user = attempt.username.length <= 256 ? await findUserByUsername(db, attempt.username) : undefined;
     metrics.passwordVerifications.inc();

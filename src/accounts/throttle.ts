@@ -4,6 +4,7 @@ import type { Executor } from '../store/executor.js';
 import { countAttempt, forgiveAttempt, isRefused, type AttemptCount } from '../store/login-attempts.js';
 import { OAuthError } from '../oauth/errors.js';
 import { metrics } from '../metrics.js';
+import { countedAddress } from './address.js';
 
 /**
  * Sign-in attempts are counted before the password is checked, in the
@@ -19,6 +20,9 @@ import { metrics } from '../metrics.js';
  *   address trying it for the first time is still heard, so a stranger (even
  *   with many addresses) cannot keep the real user out, and each of a
  *   botnet's addresses gets a single guess per window.
+ *
+ * IPv6 clients are counted by their /64 (address.ts), so a client cannot
+ * escape a counter by picking another of its own addresses.
  *
  * Past an allowance each further attempt is refused and blocks for twice as
  * long as the one before, up to a cap. An attempt refused by an earlier
@@ -52,11 +56,10 @@ export interface SignInAttempt {
 
 /** Long usernames are refused elsewhere; here they must not grow keys without bound. */
 const accountName = (username: string) => username.trim().toLowerCase().slice(0, 256);
-export const signInKeys = (attempt: SignInAttempt) => ({
-  address: `ip:${attempt.ip}`,
-  accountFromAddress: `user:${accountName(attempt.username)}|ip:${attempt.ip}`,
-  account: `user:${accountName(attempt.username)}`,
-});
+export function signInKeys(attempt: SignInAttempt) {
+  const ip = countedAddress(attempt.ip);
+  return { address: `ip:${ip}`, accountFromAddress: `user:${accountName(attempt.username)}|ip:${ip}`, account: `user:${accountName(attempt.username)}` };
+}
 
 function refuse(clock: Clock, count: AttemptCount, what: string): never {
   const wait = Math.max(1, Math.ceil(((count.blocked_until?.getTime() ?? 0) - clock.now().getTime()) / 1000));
@@ -109,7 +112,7 @@ export async function forgiveSignIn(db: Executor, clock: Clock, attempt: SignInA
 /** Counts a sign-up attempt from `ip` and lets it through, or throws 429 with Retry-After. */
 export async function admitSignup(db: Executor, clock: Clock, ip: string): Promise<void> {
   const now = clock.now();
-  const count = await countAttempt(db, `signup:${ip}`, {
+  const count = await countAttempt(db, `signup:${countedAddress(ip)}`, {
     now,
     windowStart: addSeconds(now, -SIGNUP_POLICY.windowSeconds),
     free: SIGNUP_POLICY.freeAttempts,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countedAddress } from '../../src/accounts/address.js';
 import { passwordChecks } from '../../src/accounts/hashing-limiter.js';
 import { THROTTLE_POLICY } from '../../src/accounts/throttle.js';
 import { addSeconds } from '../../src/clock.js';
@@ -115,5 +116,26 @@ describe('counters stay bounded', () => {
     expect(rows).toHaveLength(THROTTLE_POLICY.addressFreeFailures);
     const accounts = await t.db.selectFrom('login_attempts').select('key').where('key', 'like', `user:random-${net}-%`).execute();
     expect(accounts.filter((r) => !r.key.includes('|'))).toHaveLength(THROTTLE_POLICY.addressFreeFailures);
+  });
+});
+
+describe('counted addresses', () => {
+  it('counts IPv6 clients by their /64 and IPv4 ones (also IPv4-mapped) by their address', () => {
+    expect(countedAddress('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(countedAddress('2001:db8:1:2::99')).toBe('2001:db8:1:2::/64');
+    expect(countedAddress('2001:0db8:0001:0002:ffff::1%eth0')).toBe('2001:db8:1:2::/64');
+    expect(countedAddress('::1')).toBe('0:0:0:0::/64');
+    expect(countedAddress('2001:db8::')).toBe('2001:db8:0:0::/64');
+    expect(countedAddress('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(countedAddress('192.0.2.7')).toBe('192.0.2.7');
+  });
+
+  it('another address in the same IPv6 /64 does not escape the per-account count', async () => {
+    const user = await makeUser(t);
+    for (let i = 0; i < THROTTLE_POLICY.accountFreeFailures; i++) {
+      expect((await grant(user.username, 'wrong password', `2001:db8:aa:1::${i + 1}`)).statusCode).toBe(400);
+    }
+    expect((await grant(user.username, user.password, '2001:db8:aa:1::ffff')).statusCode).toBe(429);
+    expect((await grant(user.username, user.password, '2001:db8:aa:2::1')).statusCode).toBe(200);
   });
 });
