@@ -29,7 +29,6 @@ import { accountRoutes } from './routes/account.js';
 import { appRoutes } from './routes/apps.js';
 import { adminRoutes } from './routes/admin.js';
 import { signupRoutes } from './routes/signup.js';
-import { signInThrottle } from './oauth/throttle.js';
 import { rejectNul } from './web/reject-nul.js';
 
 export interface AppDeps {
@@ -124,9 +123,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(healthRoutes);
   await app.register(staticRoutes);
   await app.register(metadataRoutes);
-  // The password grant shares the login page's sign-in throttle.
-  const throttle = signInThrottle(deps.db, deps.clock);
-  await app.register(tokenRoutes, { grantContext: () => ({ throttle }) });
+  await app.register(tokenRoutes);
   await app.register(userinfoRoutes);
   await app.register(authorizeRoutes);
   await app.register(loginRoutes);

@@ -2,14 +2,42 @@ import type { Kysely } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from './db/schema.js';
 import type { Clock } from './clock.js';
-import { pruneExpired, type PruneCounts } from './store/prune.js';
+import { addSeconds } from './clock.js';
+import { LONGEST_ATTEMPT_WINDOW_SECONDS } from './accounts/throttle.js';
+import { pruneExpired, pruneLoginAttempts, type PruneCounts } from './store/prune.js';
 
 /** Revoked rows are kept this long after they end, for audits and reuse detection. */
 export const PRUNE_RETENTION_SECONDS = 24 * 3600;
 
+/**
+ * How often sign-in and sign-up counters past their window are deleted, always:
+ * unauthenticated guessers create them, so they must not wait for an operator
+ * to turn pruning on.
+ */
+export const ATTEMPT_PRUNE_INTERVAL_SECONDS = 60;
+
 export function prune(db: Kysely<Database>, clock: Clock): Promise<PruneCounts> {
   const now = clock.now();
   return pruneExpired(db, now, new Date(now.getTime() - PRUNE_RETENTION_SECONDS * 1000));
+}
+
+/** The server's background work: counters always, everything else every LATCH_PRUNE_INTERVAL seconds (0: never). */
+export function startHousekeeping(
+  pruneIntervalSeconds: number,
+  db: Kysely<Database>,
+  clock: Clock,
+  log: FastifyBaseLogger,
+): () => void {
+  const stopPruning = startPruneTimer(pruneIntervalSeconds, db, clock, log);
+  const stopAttempts = every(ATTEMPT_PRUNE_INTERVAL_SECONDS, log, async () => {
+    const now = clock.now();
+    const n = await pruneLoginAttempts(db, now, addSeconds(now, -LONGEST_ATTEMPT_WINDOW_SECONDS));
+    if (n > 0) log.debug({ pruned: { login_attempts: n } }, 'pruned stale sign-in counters');
+  });
+  return () => {
+    stopPruning();
+    stopAttempts();
+  };
 }
 
 /** Prunes every `intervalSeconds` (0: never); returns the function that stops it. */
@@ -19,20 +47,27 @@ export function startPruneTimer(
   clock: Clock,
   log: FastifyBaseLogger,
 ): () => void {
-  if (intervalSeconds <= 0) return () => {};
+  return every(intervalSeconds, log, async () => {
+    const counts = await prune(db, clock);
+    log.info({ pruned: counts }, 'pruned expired rows');
+  });
+}
+
+/** Runs `task` every `seconds` (0: never), one run at a time; a failed run is logged and retried next time. */
+function every(seconds: number, log: FastifyBaseLogger, task: () => Promise<void>): () => void {
+  if (seconds <= 0) return () => {};
   let running = false;
   const timer = setInterval(async () => {
     if (running) return;
     running = true;
     try {
-      const counts = await prune(db, clock);
-      log.info({ pruned: counts }, 'pruned expired rows');
+      await task();
     } catch (err) {
       log.warn({ err: { message: (err as Error).message } }, 'prune failed; will retry');
     } finally {
       running = false;
     }
-  }, intervalSeconds * 1000);
+  }, seconds * 1000);
   timer.unref();
   return () => clearInterval(timer);
 }

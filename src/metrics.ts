@@ -27,6 +27,12 @@ export const metrics = {
     help: 'Sign-in attempts refused by throttling',
     registers: [],
   }),
+  /** A password was checked with argon2 at sign-in (throttled attempts never are). */
+  passwordVerifications: new Counter({
+    name: 'latch_password_verifications_total',
+    help: 'Passwords checked at sign-in (login page and password grant)',
+    registers: [],
+  }),
 };
 
 /** Latency buckets in seconds: fine below 25 ms, where a healthy token endpoint answers. */

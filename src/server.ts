@@ -8,7 +8,7 @@ import { interactiveOutput, loggerOptions } from './logger.js';
 import { EmbeddedDatabaseBusyError } from './db/embedded-lock.js';
 import { migrateToLatest } from './db/migrate.js';
 import { countUsers } from './store/users.js';
-import { startPruneTimer } from './housekeeping.js';
+import { startHousekeeping } from './housekeeping.js';
 import { startMailSender } from './mail/sender.js';
 
 /** Longest a graceful stop may take before the process exits anyway. */
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     { config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), pool: handle.pool },
     { logger: loggerOptions(config.logLevel, interactive) },
   );
-  const stopPruning = startPruneTimer(config.pruneInterval, handle.db, systemClock, app.log);
+  const stopPruning = startHousekeeping(config.pruneInterval, handle.db, systemClock, app.log);
 
   try {
     await app.listen({ host: config.host, port: config.port });

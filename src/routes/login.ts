@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { OAuthError } from '../oauth/errors.js';
-import { verifySignIn } from '../oauth/sign-in.js';
+import { verifySignIn } from '../accounts/sign-in.js';
 import { renderPage, safeReturnTo } from '../web/pages.js';
 import { checkCsrf, csrfToken, loadSession, signIn, signOut } from '../web/session.js';
 

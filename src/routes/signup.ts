@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { createUser, MIN_PASSWORD_LENGTH } from '../manage/users.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
-import { checkSignupThrottle, recordSignupAttempt } from '../oauth/throttle.js';
+import { admitSignup } from '../accounts/throttle.js';
 import { renderPage, safeReturnTo } from '../web/pages.js';
 import { checkCsrf, csrfToken, loadSession, signIn } from '../web/session.js';
 
@@ -59,13 +59,12 @@ export const signupRoutes: FastifyPluginAsync = async (app) => {
     const returnTo = parsed.data.return_to ? safeReturnTo(parsed.data.return_to) : AFTER_SIGNUP;
     const keep = { returnTo, username, email: email ?? '' };
     try {
-      await checkSignupThrottle(db, clock, request.ip);
+      await admitSignup(db, clock, request.ip);
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err;
       reply.headers(err.headers);
       return show(request, reply, { ...keep, error: err.description }, err.status);
     }
-    await recordSignupAttempt(db, clock, request.ip);
     let user;
     try {
       user = await createUser(db, clock, { username: username.trim(), email, password });

@@ -33,15 +33,7 @@ export async function pruneExpired(
     mail_outbox: 0,
   };
   const drain = async (table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>) => {
-    for (;;) {
-      // A plain DELETE (not WITH … DELETE): both drivers report its row count.
-      const result = await sql`
-        delete from ${sql.table(table)}
-        where ${sql.ref(key)} in (select ${sql.ref(key)} from ${sql.table(table)} where ${where} limit ${batch})`.execute(db);
-      const n = Number(result.numAffectedRows ?? 0);
-      counts[table] += n;
-      if (n < batch) break;
-    }
+    counts[table] += await deleteInBatches(db, table, key, where, batch);
   };
   await drain('authorization_codes', 'code_digest', sql`expires_at < ${cutoff}`);
   await drain(
@@ -63,8 +55,27 @@ export async function pruneExpired(
         and not exists (select 1 from refresh_tokens r where r.grant_id = grants.id)`,
   );
   await drain('sessions', 'id_digest', sql`expires_at < ${now}`);
-  await drain('login_attempts', 'key', sql`first_failure_at < ${cutoff} and (blocked_until is null or blocked_until < ${now})`);
+  counts.login_attempts = await pruneLoginAttempts(db, now, cutoff, batch);
   // Sent and abandoned mail (bodies already gone) stays a day: the per-recipient bound counts it.
   await drain('mail_outbox', 'id', sql`sent_at < ${cutoff} or given_up_at < ${cutoff}`);
   return counts;
+}
+
+/** Deletes sign-in and sign-up counters whose window began before `before` and that block nothing. */
+export function pruneLoginAttempts(db: Executor, now: Date, before: Date, batch = 1000): Promise<number> {
+  return deleteInBatches(db, 'login_attempts', 'key', sql`first_failure_at < ${before} and (blocked_until is null or blocked_until < ${now})`, batch);
+}
+
+/** Deletes `batch` rows at a time, each batch its own short statement, until fewer are left. */
+async function deleteInBatches(db: Executor, table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>, batch: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    // A plain DELETE (not WITH … DELETE): both drivers report its row count.
+    const result = await sql`
+      delete from ${sql.table(table)}
+      where ${sql.ref(key)} in (select ${sql.ref(key)} from ${sql.table(table)} where ${where} limit ${batch})`.execute(db);
+    const n = Number(result.numAffectedRows ?? 0);
+    total += n;
+    if (n < batch) return total;
+  }
 }

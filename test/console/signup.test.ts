@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SIGNUP_POLICY } from '../../src/oauth/throttle.js';
+import { SIGNUP_POLICY } from '../../src/accounts/throttle.js';
 import { CSRF_COOKIE, SESSION_COOKIE } from '../../src/web/session.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
@@ -170,6 +170,21 @@ describe('throttling', () => {
     t.clock.advance(SIGNUP_POLICY.blockSeconds + 1);
     const later = await submit(ip, { username: 'after-the-block', password: 'a long enough passphrase' });
     expect(later.statusCode).toBe(303);
+  });
+
+  it(`60 concurrent sign-ups from one address create at most ${SIGNUP_POLICY.freeAttempts} accounts`, async () => {
+    const ip = newAddress();
+    // One browser, opened once: all 60 are in flight together, counted before any account is made.
+    const browser = await openForm(ip);
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => submit(ip, { username: `burst${i}`, password: 'a long enough passphrase' }, browser)),
+    );
+    expect(results.every((r) => r.statusCode === 303 || r.statusCode === 429), results.map((r) => r.statusCode).join(',')).toBe(true);
+    const created = await t.db.selectFrom('users').select('username').where('username', 'like', 'burst%').execute();
+    expect(created.length).toBeGreaterThan(0);
+    expect(created.length).toBeLessThanOrEqual(SIGNUP_POLICY.freeAttempts);
+    expect(results.filter((r) => r.statusCode === 303)).toHaveLength(created.length);
+    t.clock.advance(SIGNUP_POLICY.blockSeconds + 1);
   });
 
   it('does not count sign-ups against anyone\'s sign-in throttle', async () => {

@@ -134,7 +134,7 @@ describe('two latch processes on one database', () => {
     expect((await introspect(b)).active).toBe(false);
   });
 
-  it('count failed sign-ins across both: failures split between them block the account at both', async () => {
+  it('count failed sign-ins across both: failures split between them block the account (from that address) at both', async () => {
     const victim = await makeUser({ db: direct.db, clock: new ManualClock(Date.now()) });
     const attempt = (server: RunningServer, password: string) =>
       fetch(`${server.url}/oauth/token`, {
@@ -142,11 +142,12 @@ describe('two latch processes on one database', () => {
         headers: { authorization: basic(client.client_id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ grant_type: 'password', username: victim.username, password }),
       });
-    // Five failures are free per account; they alternate between the two processes.
-    for (let i = 0; i < 5; i++) expect((await attempt(i % 2 === 0 ? a : b, `wrong password ${i}`)).status).toBe(400);
+    // Five attempts are free per account and address; four failures alternate between the two processes.
+    for (let i = 0; i < 4; i++) expect((await attempt(i % 2 === 0 ? a : b, `wrong password ${i}`)).status).toBe(400);
     expect((await attempt(b, victim.password)).status).toBe(200);
-    // A success clears the account's count; now six failures, three at each, block it everywhere.
-    for (let i = 0; i < 6; i++) expect((await attempt(i % 2 === 0 ? a : b, `wrong again ${i}`)).status).toBe(400);
+    // A success clears this address's count on the account; five more failures, split, use up its allowance
+    // and the next attempt is refused at either process before its password is checked.
+    for (let i = 0; i < 5; i++) expect((await attempt(i % 2 === 0 ? a : b, `wrong again ${i}`)).status).toBe(400);
     for (const server of [a, b]) {
       const blocked = await attempt(server, victim.password);
       expect(blocked.status).toBe(429);

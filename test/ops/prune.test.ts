@@ -4,11 +4,12 @@ import { sql } from 'kysely';
 import { ManualClock, addSeconds } from '../../src/clock.js';
 import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
 import { openPostgres } from '../../src/db/database.js';
-import { PRUNE_RETENTION_SECONDS, startPruneTimer } from '../../src/housekeeping.js';
+import { ATTEMPT_PRUNE_INTERVAL_SECONDS, PRUNE_RETENTION_SECONDS, startHousekeeping, startPruneTimer } from '../../src/housekeeping.js';
+import { LONGEST_ATTEMPT_WINDOW_SECONDS } from '../../src/accounts/throttle.js';
 import { createPersonalToken } from '../../src/manage/personal-tokens.js';
 import { mintForNewGrant, mintTokens } from '../../src/oauth/mint.js';
 import { insertCode } from '../../src/store/codes.js';
-import { recordFailure } from '../../src/store/login-attempts.js';
+import { countAttempt } from '../../src/store/login-attempts.js';
 import { pruneExpired } from '../../src/store/prune.js';
 import { insertSession } from '../../src/store/sessions.js';
 import { retireRefreshToken, revokeGrants } from '../../src/store/tokens.js';
@@ -74,7 +75,7 @@ describe('bin/latch prune', () => {
     await revokeGrants(t.db, [revokedGrant], t0);
     const machine = await mintTokens(t.db, config, { client, userId: null, scope: 'read', now: t0, grantId: null, withRefresh: false });
     const oldSession = await session(user.id, addSeconds(t0, 3600));
-    await recordFailure(t.db, 'user:someone', t0, addSeconds(t0, -900));
+    await countAttempt(t.db, 'user:someone', { now: t0, windowStart: addSeconds(t0, -900), free: 5, firstBlockSeconds: 30, maxBlockSeconds: 900 });
 
     // A rotated refresh token stays until it expires: replaying it is how reuse is detected.
     const rotatedFamily = await mint(true);
@@ -196,5 +197,38 @@ describe('LATCH_PRUNE_INTERVAL timer', () => {
       stop();
       await dead.close();
     }
+  });
+});
+
+describe('housekeeping started by the server', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('prunes sign-in counters past their window by default (LATCH_PRUNE_INTERVAL=0), keeping live and still-blocking ones', async () => {
+    expect(config.pruneInterval).toBe(0);
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const now = clock.now();
+    const longAgo = addSeconds(now, -LONGEST_ATTEMPT_WINDOW_SECONDS - 1);
+    const rule = (at: Date) => ({ now: at, windowStart: addSeconds(at, -900), free: 5, firstBlockSeconds: 30, maxBlockSeconds: 900 });
+    for (let i = 0; i < 3; i++) await countAttempt(t.db, `ip:housekeeping-stale-${i}`, rule(longAgo));
+    await countAttempt(t.db, 'ip:housekeeping-live', rule(now));
+    await t.db
+      .insertInto('login_attempts')
+      .values({ key: 'ip:housekeeping-blocking', failures: 21, first_failure_at: longAgo, blocked_until: addSeconds(now, 60) })
+      .execute();
+    const keys = async () =>
+      (await t.db.selectFrom('login_attempts').select('key').where('key', 'like', 'ip:housekeeping-%').orderBy('key').execute()).map((r) => r.key);
+    expect(await keys()).toHaveLength(5);
+
+    const log = { info: vi.fn(), warn: vi.fn(), debug: vi.fn() } as unknown as FastifyBaseLogger;
+    const stop = startHousekeeping(config.pruneInterval, t.db, clock, log);
+    try {
+      vi.advanceTimersByTime(ATTEMPT_PRUNE_INTERVAL_SECONDS * 1000);
+      await vi.waitFor(async () => expect(await keys()).toEqual(['ip:housekeeping-blocking', 'ip:housekeeping-live']), { timeout: 10_000 });
+    } finally {
+      stop();
+    }
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

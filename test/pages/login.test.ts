@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { digest } from '../../src/crypto/secrets.js';
-import { THROTTLE_POLICY } from '../../src/oauth/throttle.js';
+import { THROTTLE_POLICY } from '../../src/accounts/throttle.js';
 import { safeReturnTo } from '../../src/web/pages.js';
 import { createTestContext, testConfig, type TestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
@@ -192,93 +192,118 @@ describe('login, logout and the sign-in throttle', () => {
     }
   });
 
-  describe('throttling (counters in PostgreSQL, time from the injected clock)', () => {
-    it('blocks an account after its free failures with 429 and Retry-After, even for the right password, until the block ends', async () => {
+  describe('throttling (counters in the database, time from the injected clock)', () => {
+    const P = THROTTLE_POLICY;
+
+    it('blocks a guesser on an account after its free failures from its address, with 429, Retry-After and doubling blocks', async () => {
       const user = await makeUser(t);
-      // Different addresses, so only the account counter matters.
-      for (let i = 0; i < THROTTLE_POLICY.accountFreeFailures; i++) {
-        expect((await submit({ username: user.username, password: 'wrong password' }, `198.51.100.${i + 1}`)).statusCode).toBe(401);
+      const guesser = '198.51.100.1';
+      for (let i = 0; i < P.accountFreeFailures; i++) {
+        expect((await submit({ username: user.username, password: 'wrong password' }, guesser)).statusCode).toBe(401);
       }
-      // The next failure is counted and starts the first block.
-      expect((await submit({ username: user.username, password: 'wrong password' }, '198.51.100.50')).statusCode).toBe(401);
-      const blocked = await submit({ username: user.username, password: user.password }, '198.51.100.51');
+      // The next attempt is counted before any password is checked: refused, even with the right password.
+      const blocked = await submit({ username: user.username, password: user.password }, guesser);
       expect(blocked.statusCode).toBe(429);
-      expect(blocked.headers['retry-after']).toBe(String(THROTTLE_POLICY.firstBlockSeconds));
+      expect(blocked.headers['retry-after']).toBe(String(P.firstBlockSeconds));
       expect(blocked.body).toContain('<form id="login-form"');
       expect(blocked.body).toMatch(/try again in 30 seconds/);
 
-      t.clock.advance(THROTTLE_POLICY.firstBlockSeconds - 1);
-      const stillBlocked = await submit({ username: user.username, password: user.password }, '198.51.100.52');
+      t.clock.advance(P.firstBlockSeconds - 1);
+      const stillBlocked = await submit({ username: user.username, password: user.password }, guesser);
       expect(stillBlocked.statusCode).toBe(429);
       expect(stillBlocked.headers['retry-after']).toBe('1');
 
+      // A block served earns one more attempt; the one after it blocks twice as long.
       t.clock.advance(1);
-      // Another failure doubles the block.
-      expect((await submit({ username: user.username, password: 'wrong again' }, '198.51.100.53')).statusCode).toBe(401);
-      const doubled = await submit({ username: user.username, password: user.password }, '198.51.100.54');
-      expect(doubled.headers['retry-after']).toBe(String(THROTTLE_POLICY.firstBlockSeconds * 2));
+      expect((await submit({ username: user.username, password: 'wrong again' }, guesser)).statusCode).toBe(401);
+      const doubled = await submit({ username: user.username, password: user.password }, guesser);
+      expect(doubled.statusCode).toBe(429);
+      expect(doubled.headers['retry-after']).toBe(String(P.firstBlockSeconds * 2));
 
-      t.clock.advance(THROTTLE_POLICY.firstBlockSeconds * 2);
-      const ok = await submit({ username: user.username, password: user.password }, '198.51.100.55');
-      expect(ok.statusCode).toBe(303);
-      // A success clears the account's counter.
-      const row = await t.db.selectFrom('login_attempts').selectAll().where('key', '=', `user:${user.username.toLowerCase()}`).executeTakeFirst();
+      t.clock.advance(P.firstBlockSeconds * 2);
+      expect((await submit({ username: user.username, password: user.password }, guesser)).statusCode).toBe(303);
+      // A success clears this address's count on the account.
+      const row = await t.db.selectFrom('login_attempts').selectAll().where('key', '=', `user:${user.username.toLowerCase()}|ip:${guesser}`).executeTakeFirst();
       expect(row).toBeUndefined();
+    });
+
+    it('a stranger failing from one address does not stop the owner signing in from another', async () => {
+      const user = await makeUser(t);
+      for (let i = 0; i < P.accountFreeFailures + 3; i++) await submit({ username: user.username, password: 'wrong password' }, '198.51.100.66');
+      expect((await submit({ username: user.username, password: 'wrong password' }, '198.51.100.66')).statusCode).toBe(429);
+      expect((await submit({ username: user.username, password: user.password }, '198.51.100.67')).statusCode).toBe(303);
+    });
+
+    it('past the account-wide ceiling the account is soft-locked: addresses that failed on it are refused, a new one is heard', async () => {
+      const user = await makeUser(t);
+      for (let i = 0; i < P.accountSoftLockFailures; i++) {
+        expect((await submit({ username: user.username, password: 'wrong password' }, `198.18.0.${i + 1}`)).statusCode).toBe(401);
+      }
+      // One more failure from a new address crosses the ceiling; it is still heard.
+      expect((await submit({ username: user.username, password: 'wrong password' }, '198.18.1.1')).statusCode).toBe(401);
+      for (const failed of ['198.18.0.1', '198.18.1.1']) {
+        const r = await submit({ username: user.username, password: user.password }, failed);
+        expect(r.statusCode).toBe(429);
+        expect(Number(r.headers['retry-after'])).toBe(P.maxBlockSeconds);
+      }
+      expect((await submit({ username: user.username, password: user.password }, '198.18.2.1')).statusCode).toBe(303);
+      t.clock.advance(P.windowSeconds + 1);
     });
 
     it('successes are not limited', async () => {
       const user = await makeUser(t);
-      for (let i = 0; i < THROTTLE_POLICY.accountFreeFailures + 5; i++) {
+      for (let i = 0; i < P.addressFreeFailures + 5; i++) {
         expect((await submit({ username: user.username, password: user.password }, '203.0.113.9')).statusCode).toBe(303);
       }
     });
 
     it('blocks an address that fails across many accounts, and other addresses are unaffected', async () => {
       const ip = '203.0.113.77';
-      for (let i = 0; i <= THROTTLE_POLICY.addressFreeFailures; i++) {
+      for (let i = 0; i < P.addressFreeFailures; i++) {
         expect((await submit({ username: `guess${i}`, password: 'wrong password' }, ip)).statusCode).toBe(401);
       }
+      expect((await submit({ username: 'one-guess-too-many', password: 'wrong password' }, ip)).statusCode).toBe(429);
       const user = await makeUser(t);
       const blocked = await submit({ username: user.username, password: user.password }, ip);
       expect(blocked.statusCode).toBe(429);
-      expect(Number(blocked.headers['retry-after'])).toBe(THROTTLE_POLICY.firstBlockSeconds);
+      expect(Number(blocked.headers['retry-after'])).toBe(P.firstBlockSeconds);
       expect((await submit({ username: user.username, password: user.password }, '203.0.113.78')).statusCode).toBe(303);
-      t.clock.advance(THROTTLE_POLICY.firstBlockSeconds);
+      t.clock.advance(P.firstBlockSeconds);
     });
 
     it('forgets failures older than the window', async () => {
       const user = await makeUser(t);
-      for (let i = 0; i < THROTTLE_POLICY.accountFreeFailures; i++) {
-        await submit({ username: user.username, password: 'wrong password' }, `192.0.2.${100 + i}`);
-      }
-      t.clock.advance(THROTTLE_POLICY.windowSeconds + 1);
+      const ip = '192.0.2.100';
+      for (let i = 0; i < P.accountFreeFailures; i++) await submit({ username: user.username, password: 'wrong password' }, ip);
+      t.clock.advance(P.windowSeconds + 1);
       // A fresh window: this failure is the first, not one past the allowance.
-      expect((await submit({ username: user.username, password: 'wrong password' }, '192.0.2.120')).statusCode).toBe(401);
-      expect((await submit({ username: user.username, password: user.password }, '192.0.2.121')).statusCode).toBe(303);
+      expect((await submit({ username: user.username, password: 'wrong password' }, ip)).statusCode).toBe(401);
+      expect((await submit({ username: user.username, password: user.password }, ip)).statusCode).toBe(303);
     });
 
     it('the password grant at the token endpoint shares the counters with the login page', async () => {
       const user = await makeUser(t);
       const client = await makeClient(t, { grantTypes: ['password'] });
+      const ip = '192.0.2.200';
       const grant = (password: string) =>
         t.app.inject({
           method: 'POST',
           url: '/oauth/token',
-          remoteAddress: '192.0.2.200',
+          remoteAddress: ip,
           ...form({ grant_type: 'password', username: user.username, password }),
           headers: { ...form({}).headers, authorization: basic(client.client_id, client.secret) },
         });
-      for (let i = 0; i < THROTTLE_POLICY.accountFreeFailures; i++) {
-        expect((await submit({ username: user.username, password: 'wrong password' }, `192.0.2.${150 + i}`)).statusCode).toBe(401);
+      for (let i = 0; i < P.accountFreeFailures - 1; i++) {
+        expect((await submit({ username: user.username, password: 'wrong password' }, ip)).statusCode).toBe(401);
       }
       expect((await grant('wrong password')).statusCode).toBe(400);
       const r = await grant(user.password);
       expect(r.statusCode).toBe(429);
-      expect(r.headers['retry-after']).toBe(String(THROTTLE_POLICY.firstBlockSeconds));
+      expect(r.headers['retry-after']).toBe(String(P.firstBlockSeconds));
       expect(r.json().error).toBe('rate_limited');
-      // And the login page sees the block the grant's failure started.
-      expect((await submit({ username: user.username, password: user.password }, '192.0.2.201')).statusCode).toBe(429);
-      t.clock.advance(THROTTLE_POLICY.firstBlockSeconds);
+      // And the login page sees the block the grant's attempt started.
+      expect((await submit({ username: user.username, password: user.password }, ip)).statusCode).toBe(429);
+      t.clock.advance(P.firstBlockSeconds);
       expect((await grant(user.password)).statusCode).toBe(200);
     });
   });

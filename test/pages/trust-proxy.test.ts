@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { THROTTLE_POLICY } from '../../src/oauth/throttle.js';
+import { THROTTLE_POLICY } from '../../src/accounts/throttle.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient } from '../helpers/fixtures.js';
 import { basic } from '../helpers/fixtures.js';

@@ -1,5 +1,4 @@
-import { verifyPassword } from '../../crypto/passwords.js';
-import { findUserByUsername } from '../../store/users.js';
+import { verifySignIn } from '../../accounts/sign-in.js';
 import { OAuthError } from '../errors.js';
 import { mintForNewGrant } from '../mint.js';
 import { required } from '../params.js';
@@ -7,8 +6,8 @@ import { assertGrantAllowed, resolveScope } from './shared.js';
 import type { GrantHandler } from './types.js';
 
 /**
- * RFC 6749 §4.3, for first-party clients registered for it. An unknown user and a
- * wrong password answer alike and cost alike (a dummy hash is verified).
+ * RFC 6749 §4.3, for first-party clients registered for it. The password is
+ * checked by the login page's own sign-in, throttle and all.
  */
 export const passwordGrant: GrantHandler = async (ctx, params, { client }) => {
   assertGrantAllowed(client, 'password');
@@ -16,14 +15,8 @@ export const passwordGrant: GrantHandler = async (ctx, params, { client }) => {
   const password = required(params, 'password');
   if (username.length > 200 || password.length > 1024) throw new OAuthError('invalid_request', 'The username or password is too long');
   const scope = resolveScope(ctx.config, client, params.scope);
-  await ctx.throttle?.check(username, ctx.ip);
-  const user = await findUserByUsername(ctx.db, username);
-  const ok = await verifyPassword(user?.password_hash, password);
-  if (!ok || !user) {
-    await ctx.throttle?.failure(username, ctx.ip);
-    throw new OAuthError('invalid_grant', 'The username or password is incorrect');
-  }
-  await ctx.throttle?.success(username, ctx.ip);
+  const user = await verifySignIn(ctx.db, ctx.clock, { username, password, ip: ctx.ip });
+  if (!user) throw new OAuthError('invalid_grant', 'The username or password is incorrect');
   return mintForNewGrant(ctx.db, ctx.config, {
     client,
     userId: user.id,

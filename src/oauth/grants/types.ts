@@ -14,15 +14,6 @@ export interface GrantContext {
   ip: string;
   /** Observers (metrics); grants report what happened and never depend on them. */
   events?: GrantEvents;
-  /** Sign-in throttling shared with the login page; the password grant consults it. */
-  throttle?: SignInThrottle;
-}
-
-export interface SignInThrottle {
-  /** Throws OAuthError rate_limited (429, Retry-After) while the account or address is blocked. */
-  check(username: string, ip: string): Promise<void>;
-  failure(username: string, ip: string): Promise<void>;
-  success(username: string, ip: string): Promise<void>;
 }
 
 export interface GrantEvents {
