@@ -94,6 +94,7 @@ export type ClientChanges = Partial<
     | 'scopes'
     | 'grant_types'
     | 'skip_consent'
+    | 'may_introspect'
     | 'access_token_ttl'
     | 'refresh_token_ttl'
     | 'secret_digest'
