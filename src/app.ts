@@ -31,6 +31,7 @@ import { adminRoutes } from './routes/admin.js';
 import { signupRoutes } from './routes/signup.js';
 import { signInThrottle } from './oauth/throttle.js';
 import { rejectNul } from './web/reject-nul.js';
+import { setClientCacheClock } from './store/clients.js';
 
 export interface AppDeps {
   config: Config;
@@ -100,6 +101,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.decorate('deps', deps);
+  // Cached clients age by the app's clock, so tests move time instead of racing it.
+  setClientCacheClock(deps.db, deps.clock);
 
   // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');

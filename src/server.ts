@@ -8,6 +8,7 @@ import { EmbeddedDatabaseBusyError } from './db/embedded-lock.js';
 import { migrateToLatest } from './db/migrate.js';
 import { countUsers } from './store/users.js';
 import { startPruneTimer } from './housekeeping.js';
+import { watchClientChanges } from './store/client-changes.js';
 
 /** Longest a graceful stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 10_000;
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
 
   const app = await buildApp({ config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), pool: handle.pool });
   const stopPruning = startPruneTimer(config.pruneInterval, handle.db, systemClock, app.log);
+  // A client suspended or re-keyed anywhere (another instance, the CLI) is seen here at once.
+  const clientChanges = watchClientChanges(handle, app.log);
 
   try {
     await app.listen({ host: config.host, port: config.port });
@@ -54,10 +57,10 @@ async function main(): Promise<void> {
     );
   }
 
-  installStopHandlers(app, handle, stopPruning);
+  installStopHandlers(app, handle, stopPruning, clientChanges);
 }
 
-function installStopHandlers(app: FastifyInstance, handle: DatabaseHandle, stopPruning: () => void): void {
+function installStopHandlers(app: FastifyInstance, handle: DatabaseHandle, stopPruning: () => void, clientChanges: { stop(): Promise<void> }): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -71,6 +74,7 @@ function installStopHandlers(app: FastifyInstance, handle: DatabaseHandle, stopP
     stopPruning();
     try {
       await app.close();
+      await clientChanges.stop();
       await handle.close();
       app.log.info('stopped');
       process.exit(0);

@@ -281,7 +281,7 @@ describe('owners\' edits under manual approval', () => {
   ])('%s needs approval again too', async (_what, overrides) => {
     const { clientId } = await approved();
     // Narrow first (no review), so that adding the scope or grant type back is a widening.
-    const narrowed = 'scopes' in overrides ? { scopes: ['read'] } : 'grant_types' in overrides ? { grant_types: ['authorization_code', 'refresh_token'] } : null;
+    const narrowed: Record<string, string[]> | null = 'scopes' in overrides ? { scopes: ['read'] } : 'grant_types' in overrides ? { grant_types: ['authorization_code', 'refresh_token'] } : null;
     if (narrowed) {
       expect((await edit(clientId, narrowed)).headers.location).toContain('notice=saved');
       expect(await status(clientId)).toBe('active');
