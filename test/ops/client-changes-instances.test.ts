@@ -94,13 +94,18 @@ async function warm(secret = client.secret) {
   expect((await token(secret)).status).toBe(200);
 }
 
+/** Suspends the client with bin/latch: refused here; reinstates it: issued again. */
+async function suspendThenReinstate() {
+  expect((await latch('client', 'suspend', client.client_id)).code).toBe(0);
+  expect(await tokenSoon(REFUSED)).toEqual(REFUSED);
+  expect((await latch('client', 'reinstate', client.client_id)).code).toBe(0);
+  expect(await tokenSoon(ISSUED)).toEqual(ISSUED);
+}
+
 describe('a client changed at another process', () => {
   it('suspended there: refused here as soon as the notice arrives, not a cache lifetime later; reinstated: issued again', async () => {
     await warm();
-    expect((await latch('client', 'suspend', client.client_id)).code).toBe(0);
-    expect(await tokenSoon(REFUSED)).toEqual(REFUSED);
-    expect((await latch('client', 'reinstate', client.client_id)).code).toBe(0);
-    expect(await tokenSoon(ISSUED)).toEqual(ISSUED);
+    await suspendThenReinstate();
   });
 
   it('secret rotated there: the old secret fails here as soon as the notice arrives, the new one works', async () => {
@@ -120,18 +125,12 @@ describe('a client changed at another process', () => {
     await sql`select pg_terminate_backend(${killed})`.execute(direct.db);
     await waitForOutput('client change listener lost', from);
     // Until the listener is back the cache is not used: the suspension counts at once.
-    expect((await latch('client', 'suspend', client.client_id)).code).toBe(0);
-    expect(await tokenSoon(REFUSED)).toEqual(REFUSED);
-    expect((await latch('client', 'reinstate', client.client_id)).code).toBe(0);
-    expect(await tokenSoon(ISSUED)).toEqual(ISSUED);
+    await suspendThenReinstate();
 
     await listenerPid(killed);
     await waitForOutput('client change listener reconnected', from);
     await warm();
-    expect((await latch('client', 'suspend', client.client_id)).code).toBe(0);
-    expect(await tokenSoon(REFUSED)).toEqual(REFUSED);
-    expect((await latch('client', 'reinstate', client.client_id)).code).toBe(0);
-    expect(await tokenSoon(ISSUED)).toEqual(ISSUED);
+    await suspendThenReinstate();
   });
 
   it('the listener does not hold up a graceful stop', async () => {
