@@ -30,6 +30,7 @@ import { appRoutes } from './routes/apps.js';
 import { adminRoutes } from './routes/admin.js';
 import { signupRoutes } from './routes/signup.js';
 import { rejectNul } from './web/reject-nul.js';
+import { setClientCacheClock } from './store/clients.js';
 
 export interface AppDeps {
   config: Config;
@@ -99,6 +100,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.decorate('deps', deps);
+  // Cached clients age by the app's clock, so tests move time instead of racing it.
+  setClientCacheClock(deps.db, deps.clock);
 
   // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');

@@ -10,6 +10,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { countUsers } from './store/users.js';
 import { startHousekeeping } from './housekeeping.js';
 import { startMailSender } from './mail/sender.js';
+import { watchClientChanges } from './store/client-changes.js';
 
 /** Longest a graceful stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 10_000;
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
     { logger: loggerOptions(config.logLevel, interactive) },
   );
   const stopPruning = startHousekeeping(config.pruneInterval, handle.db, systemClock, app.log);
+  // A client suspended or re-keyed anywhere (another instance, the CLI) is seen here at once.
+  const clientChanges = watchClientChanges(handle, app.log);
 
   try {
     await app.listen({ host: config.host, port: config.port });
@@ -66,7 +69,7 @@ async function main(): Promise<void> {
 
   // E-mail goes out from here, never from a request (src/mail/sender.ts).
   const stopMail = startMailSender({ db: handle.db, clock: systemClock, config, log: app.log });
-  installStopHandlers(app, handle, stopPruning, stopMail);
+  installStopHandlers(app, handle, stopPruning, stopMail, clientChanges);
 }
 
 function installStopHandlers(
@@ -74,6 +77,7 @@ function installStopHandlers(
   handle: DatabaseHandle,
   stopPruning: () => void,
   stopMail: () => Promise<void>,
+  clientChanges: { stop(): Promise<void> },
 ): void {
   let stopping = false;
   const stop = async (signal: string) => {
@@ -89,6 +93,7 @@ function installStopHandlers(
     try {
       // A hung mail server holds the stop up for the sender's short grace at most.
       await Promise.all([app.close(), stopMail()]);
+      await clientChanges.stop();
       await handle.close();
       app.log.info('stopped');
       process.exit(0);

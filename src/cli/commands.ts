@@ -83,6 +83,7 @@ function clientView(c: Client, owner: string | null) {
     scopes: c.scopes,
     grant_types: c.grant_types,
     skip_consent: c.skip_consent,
+    may_introspect: c.may_introspect,
     access_token_ttl: c.access_token_ttl,
     refresh_token_ttl: c.refresh_token_ttl,
     created_at: epochSeconds(c.created_at),
@@ -100,6 +101,7 @@ function describeClient(c: ReturnType<typeof clientView>): string {
     `scopes:         ${c.scopes.join(' ')}`,
     `grant types:    ${c.grant_types.join(',')}`,
     `skip consent:   ${c.skip_consent ? 'yes' : 'no'}`,
+    `introspects:    ${c.may_introspect ? "any client's tokens" : 'its own tokens only'}`,
   ].join('\n');
 }
 
@@ -111,9 +113,19 @@ const clientSettingOptions = {
   scope: { type: 'string' },
   'grant-types': { type: 'string' },
   'skip-consent': { type: 'boolean' },
+  introspect: { type: 'boolean' },
+  'no-introspect': { type: 'boolean' },
   'access-token-ttl': { type: 'string' },
   'refresh-token-ttl': { type: 'string' },
 } as const;
+
+/** --introspect / --no-introspect: true, false, or undefined for "leave as it is". */
+function introspectFlag(ctx: CliContext): boolean | undefined {
+  const on = ctx.values.introspect === true;
+  const off = ctx.values['no-introspect'] === true;
+  if (on && off) throw new CliError('give --introspect or --no-introspect, not both', 2);
+  return on ? true : off ? false : undefined;
+}
 
 function clientSettings(ctx: CliContext) {
   return {
@@ -124,6 +136,7 @@ function clientSettings(ctx: CliContext) {
     scopes: parseScopeList(str(ctx, 'scope')),
     grantTypes: str(ctx, 'grant-types')?.split(',').map((g) => g.trim()).filter(Boolean),
     skipConsent: ctx.values['skip-consent'] as boolean | undefined,
+    mayIntrospect: introspectFlag(ctx),
     accessTokenTtl: seconds(ctx, 'access-token-ttl'),
     refreshTokenTtl: seconds(ctx, 'refresh-token-ttl'),
   };
@@ -186,8 +199,10 @@ export const COMMANDS: Record<string, Command> = {
 
   'client create': {
     usage:
-      '--name N --redirect-uri URI... [--scope "read write"] [--grant-types authorization_code,refresh_token,password,client_credentials,implicit] [--public] [--skip-consent] [--access-token-ttl S] [--refresh-token-ttl S] [--owner U] [--description D] [--website URL]',
-    summary: 'Registers a client. The secret is printed once: store it now. --redirect-uri repeats; urn:ietf:wg:oauth:2.0:oob is allowed.',
+      '--name N --redirect-uri URI... [--scope "read write"] [--grant-types authorization_code,refresh_token,password,client_credentials,implicit] [--public] [--skip-consent] [--introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--owner U] [--description D] [--website URL]',
+    summary:
+      'Registers a client. The secret is printed once: store it now. --redirect-uri repeats; urn:ietf:wg:oauth:2.0:oob is allowed. ' +
+      "--introspect lets it introspect other clients' tokens (for a resource server); every client may introspect its own.",
     options: { ...clientSettingOptions, public: { type: 'boolean' }, owner: { type: 'string' } },
     async run(ctx) {
       const settings = clientSettings(ctx);
@@ -257,8 +272,8 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   'client update': {
-    usage: 'ID [--name N] [--redirect-uri URI...] [--scope S] [--grant-types G,...] [--skip-consent] [--access-token-ttl S] [--refresh-token-ttl S] [--description D] [--website URL]',
-    summary: 'Changes a client\'s settings; --redirect-uri replaces the whole list.',
+    usage: 'ID [--name N] [--redirect-uri URI...] [--scope S] [--grant-types G,...] [--skip-consent] [--introspect|--no-introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--description D] [--website URL]',
+    summary: "Changes a client's settings; --redirect-uri replaces the whole list. --no-introspect takes the introspection permission away.",
     positionals: 1,
     options: clientSettingOptions,
     async run(ctx) {

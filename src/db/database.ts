@@ -22,7 +22,26 @@ export interface DatabaseHandle {
   pool?: pg.Pool;
   /** Present in embedded mode. */
   pglite?: PGlite;
+  /**
+   * Subscribes to NOTIFY on `channel`: on PostgreSQL over a dedicated connection
+   * (never a pool's) that reconnects with backoff, telling `events` when it is
+   * down and up again; in embedded mode through PGlite's own LISTEN.
+   */
+  listen(channel: string, events: ListenEvents): Listening;
   close(): Promise<void>;
+}
+
+export interface ListenEvents {
+  notify(payload: string): void;
+  /** Listening (again); notices sent while down were lost. */
+  up(): void;
+  /** Not listening: the connection failed or was lost. */
+  down(err?: Error): void;
+}
+
+export interface Listening {
+  /** Ends the subscription and its connection; leaves nothing to keep the process alive. */
+  stop(): Promise<void>;
 }
 
 export interface PostgresOptions {
@@ -67,7 +86,72 @@ function postgresHandle(connection: pg.PoolConfig, description: string, options:
     if (options.prepared !== false) usePreparedStatements(client);
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, mode: 'postgres', description, pool, close: () => db.destroy() };
+  return { db, mode: 'postgres', description, pool, listen: (channel, events) => listenPostgres(connection, channel, events), close: () => db.destroy() };
+}
+
+/** First and longest wait before connecting a lost listener again (ms); doubles in between. */
+export const LISTEN_RETRY_MS = { first: 500, max: 30_000 };
+const CHANNEL = /^[a-z_][a-z0-9_]*$/;
+
+function listenPostgres(connection: pg.ClientConfig, channel: string, events: ListenEvents): Listening {
+  if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`);
+  let stopped = false;
+  let current: pg.Client | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let failures = 0;
+
+  const retry = () => {
+    const wait = Math.min(LISTEN_RETRY_MS.first * 2 ** failures++, LISTEN_RETRY_MS.max);
+    // Jitter, so instances that lost the database together do not return in step.
+    timer = setTimeout(connect, wait * (0.75 + Math.random() / 2));
+    timer.unref();
+  };
+
+  async function connect(): Promise<void> {
+    if (stopped) return;
+    const client = new pg.Client({ ...connection, application_name: 'latch listener', keepAlive: true, connectionTimeoutMillis: 5000 });
+    current = client;
+    let lost = false;
+    const onLost = (err?: Error) => {
+      if (lost) return;
+      lost = true;
+      client.end().catch(() => {});
+      if (stopped) return;
+      events.down(err);
+      retry();
+    };
+    client.on('error', onLost);
+    client.on('end', () => onLost());
+    client.on('notification', (n) => {
+      if (n.channel === channel) events.notify(n.payload ?? '');
+    });
+    try {
+      await client.connect();
+      await client.query(`listen ${channel}`);
+    } catch (err) {
+      onLost(err as Error);
+      return;
+    }
+    if (stopped || lost) return;
+    failures = 0;
+    events.up();
+  }
+
+  events.down();
+  void connect();
+  return {
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      const client = current;
+      if (!client) return;
+      // A server that went silent must not hold up a stop: give it a moment, then drop the socket.
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([client.end().catch(() => {}), new Promise((r) => (deadline = setTimeout(r, 1000)))]);
+      clearTimeout(deadline);
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    },
+  };
 }
 
 /** Runs the statements marked in ./prepared.ts as named prepared statements on this connection. */
@@ -120,6 +204,7 @@ export async function openEmbedded(dataDir: string | null, options: EmbeddedOpti
     mode: 'embedded',
     description: dataDir ? `embedded PGlite in ${dataDir}` : 'embedded PGlite in memory',
     pglite,
+    listen: (channel, events) => listenEmbedded(pglite, channel, events),
     close: async () => {
       await shared?.close();
       await db.destroy();
@@ -128,6 +213,45 @@ export async function openEmbedded(dataDir: string | null, options: EmbeddedOpti
     },
   };
 }
+
+/**
+ * PGlite is one session in this process, so its LISTEN hears NOTIFY raised by
+ * statements run through it. Statements from socket clients (bin/latch while the
+ * server holds the directory) run through the raw protocol instead, whose notices
+ * go to that client: each of those counts as a notice here, before its answer is
+ * passed on (so before that client can learn that it is done).
+ */
+function listenEmbedded(pglite: PGlite, channel: string, events: ListenEvents): Listening {
+  events.down();
+  const subscribed = pglite.listen(channel, (payload) => events.notify(payload)).then(
+    (unlisten) => {
+      events.up();
+      return unlisten;
+    },
+    (err: Error) => {
+      events.down(err);
+      return undefined;
+    },
+  );
+  const raw = pglite.execProtocolRawStream;
+  pglite.execProtocolRawStream = function (message, options) {
+    return raw.call(this, message, {
+      ...options,
+      onRawData: (data) => {
+        events.notify('');
+        options.onRawData(data);
+      },
+    });
+  };
+  return {
+    stop: async () => {
+      pglite.execProtocolRawStream = raw;
+      const unlisten = await subscribed;
+      await unlisten?.().catch(() => {});
+    },
+  };
+}
+
 
 export async function openDatabase(config: { databaseUrl?: string; dataDir: string }, embedded: EmbeddedOptions = {}): Promise<DatabaseHandle> {
   return config.databaseUrl ? openPostgres(config.databaseUrl) : openEmbedded(config.dataDir, embedded);

@@ -29,6 +29,8 @@ export interface ClientsTable {
   grant_types: string[];
   is_confidential: boolean;
   skip_consent: Generated<boolean>;
+  /** May introspect other clients' tokens (a resource server); every client may introspect its own. */
+  may_introspect: Generated<boolean>;
   access_token_ttl: number | null;
   refresh_token_ttl: number | null;
   created_at: CreatedAt;

@@ -6,7 +6,16 @@ import { OAuthError } from '../oauth/errors.js';
 import * as clients from '../store/clients.js';
 import { listPersonalTokens, revokePersonalToken } from '../store/tokens.js';
 import { inTransaction } from '../store/transaction.js';
-import { decideClient, rotateClientSecret, updateClientSettings, type ClientInput, type Decision } from './clients.js';
+import {
+  adminOnlyProblems,
+  decideClient,
+  registerClient,
+  rotateClientSecret,
+  updateClientSettings,
+  type ClientInput,
+  type Decision,
+  type RegisteredClient,
+} from './clients.js';
 import { createPersonalToken, type PersonalToken } from './personal-tokens.js';
 import { ValidationError } from './validation.js';
 
@@ -62,6 +71,19 @@ export async function appOverview(db: Kysely<Database>, actor: Actor, clientId: 
   return { client, authorizedUsers, decisions, tokens };
 }
 
+/** Refuses, by field, what `actor` may not turn on (see adminOnlyProblems); administrators may. */
+function assertMayEnable(actor: Actor, before: Client | null, input: Partial<ClientInput>): void {
+  if (actor.isAdmin) return;
+  const problems = adminOnlyProblems(before, input);
+  if (Object.keys(problems).length > 0) throw new ValidationError(problems);
+}
+
+/** Registers an app owned by the acting user. */
+export async function registerApp({ db, clock, config }: Deps, actor: Actor, input: ClientInput): Promise<RegisteredClient> {
+  assertMayEnable(actor, null, input);
+  return registerClient(db, clock, config, { ...input, ownerId: actor.userId });
+}
+
 /**
  * What an administrator looked at when approving: a new name (the consent page
  * shows it), and any redirect URI, scope or grant type the app did not have.
@@ -91,6 +113,7 @@ export async function editApp(
   input: Omit<Partial<ClientInput>, 'confidential'>,
 ): Promise<{ before: Client; after: Client }> {
   const before = await findAppFor(db, actor, clientId);
+  assertMayEnable(actor, before, input);
   return inTransaction(db, async (trx) => {
     const updated = await updateClientSettings(trx, clock, config, before, input);
     const review =

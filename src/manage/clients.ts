@@ -14,6 +14,11 @@ import { ValidationError } from './validation.js';
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 export const DEFAULT_GRANT_TYPES: GrantType[] = ['authorization_code', 'refresh_token'];
+/**
+ * Grants only an administrator may give a self-service app: RFC 9700 §2.4 says the
+ * password grant MUST NOT be used, §2.1.2 that the implicit grant SHOULD NOT.
+ */
+export const ADMIN_ONLY_GRANTS: readonly GrantType[] = ['password', 'implicit'];
 /** Grants that need the client to keep a secret. */
 const CONFIDENTIAL_ONLY: GrantType[] = ['client_credentials', 'password'];
 const MAX_TTL = 10 * 365 * 24 * 3600;
@@ -27,6 +32,8 @@ export interface ClientInput {
   grantTypes?: string[];
   confidential?: boolean;
   skipConsent?: boolean;
+  /** May introspect other clients' tokens (RFC 7662 §4): for resource servers. */
+  mayIntrospect?: boolean;
   accessTokenTtl?: number | null;
   refreshTokenTtl?: number | null;
 }
@@ -39,6 +46,7 @@ interface ValidClient {
   scopes: string[];
   grant_types: GrantType[];
   skip_consent: boolean;
+  may_introspect: boolean;
   access_token_ttl: number | null;
   refresh_token_ttl: number | null;
 }
@@ -103,9 +111,31 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     scopes,
     grant_types: grantTypes as GrantType[],
     skip_consent: input.skipConsent ?? false,
+    may_introspect: input.mayIntrospect ?? false,
     access_token_ttl: input.accessTokenTtl ?? null,
     refresh_token_ttl: input.refreshTokenTtl ?? null,
   };
+}
+
+/**
+ * What only an administrator may turn on, by field: the grants above and the
+ * introspection permission. Turning them off, or keeping what an administrator
+ * gave, is anyone's to do. `before` is null for a new registration.
+ */
+export function adminOnlyProblems(
+  before: Pick<Client, 'grant_types' | 'may_introspect'> | null,
+  input: Pick<ClientInput, 'grantTypes' | 'mayIntrospect'>,
+): Record<string, string> {
+  const problems: Record<string, string> = {};
+  const had = before?.grant_types ?? [];
+  const added = (input.grantTypes ?? []).filter((g) => (ADMIN_ONLY_GRANTS as readonly string[]).includes(g) && !had.includes(g));
+  if (added.length > 0) {
+    problems.grant_types = `only an administrator can enable the ${added.join(' and ')} grant${added.length > 1 ? 's' : ''} (RFC 9700 advises against them)`;
+  }
+  if (input.mayIntrospect === true && !before?.may_introspect) {
+    problems.may_introspect = "only an administrator can let an app introspect other apps' tokens";
+  }
+  return problems;
 }
 
 export interface RegisteredClient {
@@ -157,6 +187,7 @@ export async function updateClientSettings(
       scopes: input.scopes ?? client.scopes,
       grantTypes: input.grantTypes ?? client.grant_types,
       skipConsent: input.skipConsent ?? client.skip_consent,
+      mayIntrospect: input.mayIntrospect ?? client.may_introspect,
       accessTokenTtl: input.accessTokenTtl !== undefined ? input.accessTokenTtl : client.access_token_ttl,
       refreshTokenTtl: input.refreshTokenTtl !== undefined ? input.refreshTokenTtl : client.refresh_token_ttl,
     },

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { Client, Database } from '../db/schema.js';
 import type { Clock } from '../clock.js';
 import { epochSeconds } from '../clock.js';
 import { digest } from '../crypto/secrets.js';
@@ -24,8 +24,16 @@ export type Introspection =
     };
 
 /**
- * RFC 7662 for resource servers (registered as confidential clients). Anything
- * not usable right now is just {"active": false}, saying nothing about why.
+ * RFC 7662 §4: any authenticated client may introspect its own tokens; only one
+ * given the permission (a resource server) may introspect other clients' tokens.
+ * Otherwise anyone who registers an app could test tokens they found.
+ */
+export const mayIntrospect = (caller: Pick<Client, 'client_id' | 'may_introspect'>, tokenClientId: string): boolean =>
+  caller.may_introspect || caller.client_id === tokenClientId;
+
+/**
+ * RFC 7662 for confidential clients. Anything not usable right now, or not the
+ * caller's to see, is just {"active": false}, saying nothing about why.
  */
 export async function introspect(
   db: Kysely<Database>,
@@ -40,7 +48,7 @@ export async function introspect(
   const order = tryRefreshFirst ? [asRefresh, asAccess] : [asAccess, asRefresh];
   for (const lookup of order) {
     const result = await lookup(db, tokenDigest, now);
-    if (result) return result;
+    if (result) return result.active && !mayIntrospect(auth.client, result.client_id) ? { active: false } : result;
   }
   return { active: false };
 }

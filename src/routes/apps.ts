@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { registerClient } from '../manage/clients.js';
 import {
   appOverview,
   createTestToken,
@@ -8,6 +7,7 @@ import {
   editApp,
   findAppFor,
   listMyApps,
+  registerApp,
   revokeTestToken,
   rotateAppSecret,
   type Actor,
@@ -20,7 +20,7 @@ import {
   blankValues,
   checked,
   clientInput,
-  GRANT_CHOICES,
+  grantChoicesFor,
   optionalSeconds,
   valuesFromBody,
   valuesFromClient,
@@ -75,9 +75,10 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
   async function renderForm(
     request: FastifyRequest,
     reply: FastifyReply,
-    form: { action: string; values: AppFormValues; errors: Record<string, string>; editing: boolean; clientId?: string },
+    form: { action: string; values: AppFormValues; errors: Record<string, string>; editing: boolean; clientId?: string; grants?: string[] },
     status = 200,
   ) {
+    const admin = actorOf(request).isAdmin;
     return consolePage(
       request,
       reply,
@@ -86,8 +87,10 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
         title: form.editing ? 'Edit app' : 'Register an app',
         ...form,
         knownScopes: config.scopes,
-        reviewed: config.appApproval === 'manual' && !actorOf(request).isAdmin,
-        grantChoices: GRANT_CHOICES,
+        reviewed: config.appApproval === 'manual' && !admin,
+        // What only administrators may enable is not offered to anyone else (RFC 9700).
+        admin,
+        grantChoices: grantChoicesFor(admin, form.grants ?? []),
         csrf: await csrfToken(request, reply, form.action),
       },
       status,
@@ -139,7 +142,8 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     await checkCsrf(request);
     const values = valuesFromBody(parse(appFormBody, request.body));
     try {
-      const { client, secret } = await registerClient(db, clock, config, { ...clientInput(values), ownerId: actorOf(request).userId });
+      const actor = actorOf(request);
+      const { client, secret } = await registerApp(deps, actor, clientInput(values, actor.isAdmin));
       return consolePage(request, reply, 'console/credentials', { title: 'App registered', client, secret, created: true }, 201);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
@@ -151,7 +155,14 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
 
   app.get('/apps/:clientId/edit', opts, async (request, reply) => {
     const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
-    return renderForm(request, reply, { action: `/apps/${client.client_id}/edit`, values: valuesFromClient(client), errors: {}, editing: true, clientId: client.client_id });
+    return renderForm(request, reply, {
+      action: `/apps/${client.client_id}/edit`,
+      values: valuesFromClient(client),
+      errors: {},
+      editing: true,
+      clientId: client.client_id,
+      grants: client.grant_types,
+    });
   });
 
   app.post('/apps/:clientId/edit', opts, async (request, reply) => {
@@ -159,7 +170,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     const { clientId } = parse(params, request.params);
     const values = valuesFromBody(parse(appFormBody, request.body));
     // The type is fixed at registration: a public app has no secret to turn confidential with.
-    const { confidential: _fixed, ...input } = clientInput(values);
+    const { confidential: _fixed, ...input } = clientInput(values, actorOf(request).isAdmin);
     try {
       const { before, after } = await editApp(deps, actorOf(request), clientId, input);
       const notice = after.status === 'pending' && before.status !== 'pending' ? 'review' : 'saved';
@@ -168,7 +179,12 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
       if (!(err instanceof ValidationError)) throw err;
       const client = await findAppFor(db, actorOf(request), clientId);
       const kept = { ...values, client_type: valuesFromClient(client).client_type };
-      return renderForm(request, reply, { action: `/apps/${client.client_id}/edit`, values: kept, errors: err.fields, editing: true, clientId: client.client_id }, 400);
+      return renderForm(
+        request,
+        reply,
+        { action: `/apps/${client.client_id}/edit`, values: kept, errors: err.fields, editing: true, clientId: client.client_id, grants: client.grant_types },
+        400,
+      );
     }
   });
 

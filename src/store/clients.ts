@@ -1,6 +1,7 @@
 import type { Executor } from './executor.js';
 import { runCompiled } from './compiled.js';
 import type { Client, ClientDecision, ClientStatus, NewClient } from '../db/schema.js';
+import { systemClock, type Clock } from '../clock.js';
 
 export function insertClient(db: Executor, client: NewClient): Promise<Client> {
   return db.insertInto('clients').values(client).returningAll().executeTakeFirstOrThrow();
@@ -13,19 +14,40 @@ export function findClientByClientId(db: Executor, clientId: string): Promise<Cl
 /**
  * How long a client row read for authentication is reused in this process. Every
  * token request authenticates its client; this saves that round trip. A change
- * made by this process is seen at once (writes below clear the cache); one made
- * by another process (a second instance, the CLI) within this many milliseconds.
+ * is seen at once all the same: writes made by this process clear the cache, and
+ * on PostgreSQL every change to a client (from any instance, the CLI or psql) is
+ * announced by a trigger that ./client-changes.ts listens for. While that
+ * listener is down the cache is not used at all.
  * Tokens are never cached: revocation and suspension end them at once everywhere.
  */
 export const CLIENT_CACHE_MS = 1000;
 const CLIENT_CACHE_MAX = 10_000;
 type Cached = { client: Promise<Client | undefined>; at: number; generation: number };
-const clientCache = new WeakMap<object, Map<string, Cached>>();
-/** Bumped by every write to clients in this process; older entries are void. */
+type Cache = { entries: Map<string, Cached>; clock: Clock };
+const clientCache = new WeakMap<object, Cache>();
+/** Bumped by every change to clients this process learns of; older entries are void. */
 let generation = 0;
+/** Sources of change notices that are down: while any is, nothing is taken from the cache. */
+const blind = new Set<object>();
 
-function forgetCachedClients(): void {
+/** Voids every cached client: one changed (clients change rarely, so all go). */
+export function forgetCachedClients(): void {
   generation++;
+}
+
+/**
+ * Marks a source of change notices (a LISTEN connection) as down or back up.
+ * Either way the cache starts again empty: changes may have been missed.
+ */
+export function setClientNoticesDown(source: object, down: boolean): void {
+  if (down) blind.add(source);
+  else blind.delete(source);
+  forgetCachedClients();
+}
+
+/** The clock that ages cached clients read through `db` (tests move it instead of waiting). */
+export function setClientCacheClock(db: Executor, clock: Clock): void {
+  clientCache.set(db, { entries: new Map(), clock });
 }
 
 const FIND_CLIENT = 'select * from clients where client_id = $1';
@@ -36,14 +58,17 @@ const FIND_CLIENT = 'select * from clients where client_id = $1';
  * not send every waiting request to the database at once.
  */
 export function findClientForAuth(db: Executor, clientId: string): Promise<Client | undefined> {
-  if (db.isTransaction) return runCompiled<Client>(db, FIND_CLIENT, [clientId]).then((rows) => rows[0]);
-  let byId = clientCache.get(db);
-  if (!byId) clientCache.set(db, (byId = new Map()));
-  const now = performance.now();
+  const read = () => runCompiled<Client>(db, FIND_CLIENT, [clientId]).then((rows) => rows[0]);
+  if (db.isTransaction || blind.size > 0) return read();
+  let cache = clientCache.get(db);
+  if (!cache) clientCache.set(db, (cache = { entries: new Map(), clock: systemClock }));
+  const byId = cache.entries;
+  const now = cache.clock.now().getTime();
   const hit = byId.get(clientId);
-  if (hit && hit.generation === generation && now - hit.at < CLIENT_CACHE_MS) return hit.client;
+  // A clock set back makes an entry's age negative: that is not fresh either.
+  if (hit && hit.generation === generation && now >= hit.at && now - hit.at < CLIENT_CACHE_MS) return hit.client;
   if (byId.size >= CLIENT_CACHE_MAX) byId.clear();
-  const entry: Cached = { client: runCompiled<Client>(db, FIND_CLIENT, [clientId]).then((rows) => rows[0]), at: now, generation };
+  const entry: Cached = { client: read(), at: now, generation };
   byId.set(clientId, entry);
   const forget = () => {
     if (byId.get(clientId) === entry) byId.delete(clientId);
@@ -94,6 +119,7 @@ export type ClientChanges = Partial<
     | 'scopes'
     | 'grant_types'
     | 'skip_consent'
+    | 'may_introspect'
     | 'access_token_ttl'
     | 'refresh_token_ttl'
     | 'secret_digest'

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Client } from '../db/schema.js';
 import type { ClientInput } from '../manage/clients.js';
-import { GRANT_TYPES } from '../manage/clients.js';
+import { ADMIN_ONLY_GRANTS, GRANT_TYPES } from '../manage/clients.js';
 
 /** A text field, or absent; a repeated one (an array) is refused as malformed. */
 const text = z.string().max(20_000).optional();
@@ -20,6 +20,7 @@ export const appFormBody = z.object({
   scopes: checked,
   grant_types: checked,
   client_type: z.enum(['confidential', 'public']).optional(),
+  may_introspect: text,
   access_token_ttl: text,
   refresh_token_ttl: text,
 });
@@ -34,6 +35,7 @@ export interface AppFormValues {
   scopes: string[];
   grant_types: string[];
   client_type: 'confidential' | 'public';
+  may_introspect: boolean;
   access_token_ttl: string;
   refresh_token_ttl: string;
 }
@@ -47,6 +49,7 @@ export function blankValues(knownScopes: string[]): AppFormValues {
     scopes: [...knownScopes],
     grant_types: ['authorization_code', 'refresh_token'],
     client_type: 'confidential',
+    may_introspect: false,
     access_token_ttl: '',
     refresh_token_ttl: '',
   };
@@ -61,6 +64,7 @@ export function valuesFromBody(body: AppFormBody): AppFormValues {
     scopes: body.scopes,
     grant_types: body.grant_types,
     client_type: body.client_type ?? 'confidential',
+    may_introspect: body.may_introspect !== undefined,
     access_token_ttl: body.access_token_ttl ?? '',
     refresh_token_ttl: body.refresh_token_ttl ?? '',
   };
@@ -75,6 +79,7 @@ export function valuesFromClient(client: Client): AppFormValues {
     scopes: client.scopes,
     grant_types: client.grant_types,
     client_type: client.is_confidential ? 'confidential' : 'public',
+    may_introspect: client.may_introspect,
     access_token_ttl: client.access_token_ttl?.toString() ?? '',
     refresh_token_ttl: client.refresh_token_ttl?.toString() ?? '',
   };
@@ -86,7 +91,8 @@ export function optionalSeconds(value: string): number | null {
   return v === '' ? null : /^\d+$/.test(v) ? Number(v) : Number.NaN;
 }
 
-export function clientInput(values: AppFormValues): ClientInput {
+/** `admin`: whether the form showed the administrators' settings (see grantChoicesFor). */
+export function clientInput(values: AppFormValues, admin: boolean): ClientInput {
   return {
     name: values.name,
     description: values.description,
@@ -95,6 +101,8 @@ export function clientInput(values: AppFormValues): ClientInput {
     scopes: values.scopes,
     grantTypes: values.grant_types,
     confidential: values.client_type === 'confidential',
+    // Only administrators see the checkbox: for anyone else, not sending it leaves the setting as it is.
+    mayIntrospect: admin || values.may_introspect ? values.may_introspect : undefined,
     accessTokenTtl: optionalSeconds(values.access_token_ttl),
     refreshTokenTtl: optionalSeconds(values.refresh_token_ttl),
   };
@@ -107,3 +115,11 @@ export const GRANT_CHOICES: { value: (typeof GRANT_TYPES)[number]; label: string
   { value: 'password', label: 'Password', hint: 'legacy: your app collects the password; confidential apps only' },
   { value: 'implicit', label: 'Implicit', hint: 'legacy browser flow; prefer authorization code with PKCE' },
 ];
+
+/**
+ * The grant types the form offers: administrators see all; anyone else only those
+ * they may enable, plus an administrator-only one the app already has (to keep or drop).
+ */
+export function grantChoicesFor(admin: boolean, current: readonly string[]) {
+  return GRANT_CHOICES.filter((g) => admin || !ADMIN_ONLY_GRANTS.includes(g.value) || current.includes(g.value));
+}

@@ -277,12 +277,13 @@ describe('owners\' edits under manual approval', () => {
   it.each([
     ['a new name', { name: 'Totally Official Bank' }],
     ['a new scope', { scopes: ['read', 'write'] }],
-    ['a new grant type', { grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'password'] }],
+    ['a new grant type', { grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] }],
   ])('%s needs approval again too', async (_what, overrides) => {
     const { clientId } = await approved();
-    if ('scopes' in overrides) {
-      // Narrow first (no review), so that adding the scope back is a widening.
-      expect((await edit(clientId, { scopes: ['read'] })).headers.location).toContain('notice=saved');
+    // Narrow first (no review), so that adding the scope or grant type back is a widening.
+    const narrowed: Record<string, string[]> | null = 'scopes' in overrides ? { scopes: ['read'] } : 'grant_types' in overrides ? { grant_types: ['authorization_code', 'refresh_token'] } : null;
+    if (narrowed) {
+      expect((await edit(clientId, narrowed)).headers.location).toContain('notice=saved');
       expect(await status(clientId)).toBe('active');
     }
     const r = await edit(clientId, overrides);

@@ -100,7 +100,7 @@ describe('registering an app', () => {
       name: 'Full form',
       redirect_uris: 'https://full.example/cb\r\n\r\ncom.example.full:/cb\r\nurn:ietf:wg:oauth:2.0:oob',
       scopes: 'read',
-      grant_types: ['authorization_code', 'refresh_token', 'password'],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
       access_token_ttl: '600',
       refresh_token_ttl: '86400',
     });
@@ -109,7 +109,7 @@ describe('registering an app', () => {
       website: 'https://photosync.example',
       redirect_uris: ['https://full.example/cb', 'com.example.full:/cb', 'urn:ietf:wg:oauth:2.0:oob'],
       scopes: ['read'],
-      grant_types: ['authorization_code', 'refresh_token', 'password'],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
       access_token_ttl: 600,
       refresh_token_ttl: 86400,
       skip_consent: false,
@@ -179,7 +179,10 @@ describe('validation errors re-render the form with the error beside its field a
     ['no grant type', { grant_types: [] }, 'grant_types', /at least one/],
     ['an unknown grant type', { grant_types: ['device_code'] }, 'grant_types', /unknown grant type device_code/],
     ['a public app with client_credentials', { client_type: 'public', grant_types: ['authorization_code', 'client_credentials'] }, 'grant_types', /public clients cannot use client_credentials/],
-    ['a public app with password', { client_type: 'public', grant_types: ['password'] }, 'grant_types', /public clients cannot use password/],
+    // RFC 9700: only administrators may enable these; the form does not offer them to anyone else.
+    ['the password grant, for a developer', { grant_types: ['authorization_code', 'password'] }, 'grant_types', /only an administrator can enable the password grant/],
+    ['the implicit grant, for a developer', { grant_types: ['implicit'] }, 'grant_types', /only an administrator can enable the implicit grant/],
+    ["introspecting other apps' tokens, for a developer", { may_introspect: 'yes' }, 'may_introspect', /only an administrator/],
     ['an access token lifetime that is not a number', { access_token_ttl: 'soon' }, 'access_token_ttl', /whole number of seconds/],
     ['a refresh token lifetime of zero', { refresh_token_ttl: '0' }, 'refresh_token_ttl', /whole number of seconds/],
   ];
@@ -205,6 +208,51 @@ describe('validation errors re-render the form with the error beside its field a
     expect(byId(r.body, 'error-website')).toBeDefined();
     expect(byId(r.body, 'error-scopes')).toBeDefined();
     expect(byId(r.body, 'error-redirect_uris')).toBeUndefined();
+  });
+});
+
+describe('settings only administrators may enable (RFC 9700 grants, introspection)', () => {
+  const offered = (html: string, value: string) => html.includes(`value="${value}"`);
+
+  it('the form offers a developer neither the password nor the implicit grant nor introspection; an administrator all three', async () => {
+    const mine = (await get(t, asOwner, '/apps/new')).body;
+    expect(offered(mine, 'password')).toBe(false);
+    expect(offered(mine, 'implicit')).toBe(false);
+    expect(byId(mine, 'may_introspect')).toBeUndefined();
+    expect(offered(mine, 'client_credentials')).toBe(true);
+    const theirs = (await get(t, asAdmin, '/apps/new')).body;
+    expect(offered(theirs, 'password')).toBe(true);
+    expect(offered(theirs, 'implicit')).toBe(true);
+    expect(mine.includes('name="may_introspect"')).toBe(false);
+    expect(theirs.includes('name="may_introspect"')).toBe(true);
+  });
+
+  it('an administrator can register an app with the password grant and introspection, and the app page says so', async () => {
+    const { clientId } = await register(asAdmin, { name: 'Resource server', grant_types: ['client_credentials', 'password'], may_introspect: 'yes' });
+    expect(await row(clientId)).toMatchObject({ grant_types: ['client_credentials', 'password'], may_introspect: true });
+    expect(byId((await get(t, asAdmin, `/apps/${clientId}`)).body, 'may-introspect')).toContain("any app's tokens");
+  });
+
+  it("a developer cannot add the password grant to an app by editing it, but keeps what an administrator gave and may drop it", async () => {
+    const { clientId } = await register(asOwner, { name: 'Later legacy' });
+    const refused = await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code', 'password'] }));
+    expect(refused.statusCode).toBe(400);
+    expect(byId(refused.body, 'error-grant_types')).toMatch(/only an administrator/);
+    expect((await row(clientId))!.grant_types).toEqual(['authorization_code', 'refresh_token']);
+
+    const given = await post(t, asAdmin, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code', 'password'], may_introspect: 'yes' }));
+    expect(given.statusCode).toBe(303);
+    // The owner's form shows the grant the app has, and saving without the (hidden) introspection box keeps it.
+    expect(offered((await get(t, asOwner, `/apps/${clientId}/edit`)).body, 'password')).toBe(true);
+    const kept = await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code', 'password'] }));
+    expect(kept.statusCode).toBe(303);
+    expect(await row(clientId)).toMatchObject({ grant_types: ['authorization_code', 'password'], may_introspect: true });
+    const dropped = await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code'] }));
+    expect(dropped.statusCode).toBe(303);
+    expect((await row(clientId))!.grant_types).toEqual(['authorization_code']);
+    // An administrator's form without the box ticked takes the permission away.
+    await post(t, asAdmin, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code'] }));
+    expect((await row(clientId))!.may_introspect).toBe(false);
   });
 });
 
@@ -455,7 +503,8 @@ describe('authorized users', () => {
   });
 
   it('counts a user who gave the app their password (a live grant, no consent) once, and no longer once it is revoked', async () => {
-    const { clientId, secret } = await register(asOwner, { name: 'Password app', grant_types: ['password', 'refresh_token'], redirect_uris: '' });
+    // Only an administrator may enable the password grant; the app is still the owner's.
+    const { clientId, secret } = await register(asAdmin, { name: 'Password app', grant_types: ['password', 'refresh_token'], redirect_uris: '' });
     const fan = await makeUser(t, { username: 'password-fan' });
     const grant = () =>
       t.app.inject({
@@ -467,10 +516,10 @@ describe('authorized users', () => {
     const first = await grant();
     expect(first.statusCode).toBe(200);
     expect((await grant()).statusCode).toBe(200);
-    expect(byId((await get(t, asOwner, `/apps/${clientId}`)).body, 'authorized-users')).toBe('1');
+    expect(byId((await get(t, asAdmin, `/apps/${clientId}`)).body, 'authorized-users')).toBe('1');
     const uuid = (await row(clientId))!.id;
     await t.db.updateTable('grants').set({ revoked_at: t.clock.now() }).where('client_id', '=', uuid).execute();
-    expect(byId((await get(t, asOwner, `/apps/${clientId}`)).body, 'authorized-users')).toBe('0');
+    expect(byId((await get(t, asAdmin, `/apps/${clientId}`)).body, 'authorized-users')).toBe('0');
   });
 });
 

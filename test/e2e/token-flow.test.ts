@@ -48,7 +48,7 @@ class Browser {
 beforeAll(async () => {
   latch(['user', 'create', '--username', 'grace', '--password-stdin'], 'g-secret-phrase-1');
   app = latch(['client', 'create', '--name', 'E2E app', '--redirect-uri', REDIRECT, '--scope', 'read write', '--skip-consent']);
-  resourceServer = latch(['client', 'create', '--name', 'API', '--grant-types', 'client_credentials']);
+  resourceServer = latch(['client', 'create', '--name', 'API', '--grant-types', 'client_credentials', '--introspect']);
   const port = await freePort();
   server = await startServer({ ...env, LOG_LEVEL: 'info', PORT: String(port), LATCH_ISSUER: `http://127.0.0.1:${port}` });
 });

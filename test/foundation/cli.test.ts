@@ -147,6 +147,26 @@ describe('bin/latch client', () => {
     expect((await run(['client', 'update', clientId, '--redirect-uri', 'ftp://x/y'])).code).toBe(1);
   });
 
+  it('--introspect grants and --no-introspect takes away the permission to introspect others\' tokens; show and list say it', async () => {
+    const made = await run(['client', 'create', '--name', 'Orders API', '--grant-types', 'client_credentials', '--introspect', '--json']);
+    expect(made.code).toBe(0);
+    expect(made.json.may_introspect).toBe(true);
+    const id = made.json.client_id as string;
+    expect((await run(['client', 'show', id, '--json'])).json.may_introspect).toBe(true);
+    const listed = (await run(['client', 'list', '--json'])).json.clients.find((c: any) => c.client_id === id);
+    expect(listed.may_introspect).toBe(true);
+    expect((await run(['client', 'show', id])).stdout).toContain("introspects:    any client's tokens");
+    // An update that does not mention it leaves it alone.
+    expect((await run(['client', 'update', id, '--name', 'Orders API v2', '--json'])).json.may_introspect).toBe(true);
+    expect((await run(['client', 'update', id, '--no-introspect', '--json'])).json.may_introspect).toBe(false);
+    expect((await t.db.selectFrom('clients').select('may_introspect').where('client_id', '=', id).executeTakeFirstOrThrow()).may_introspect).toBe(false);
+    const both = await run(['client', 'update', id, '--introspect', '--no-introspect']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('not both');
+    // A client made without the flag may introspect only its own tokens.
+    expect((await run(['client', 'create', '--name', 'Plain', '--grant-types', 'client_credentials', '--json'])).json.may_introspect).toBe(false);
+  });
+
   it('rotate-secret prints a new secret once and replaces the stored digest', async () => {
     const r = await run(['client', 'rotate-secret', clientId, '--json']);
     expect(r.code).toBe(0);

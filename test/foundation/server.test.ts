@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROCESS_READY_MS, PROCESS_TEST_MS, runLatch, startServer } from '../helpers/server.js';
+import { migrations } from '../../migrations/index.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -65,6 +66,7 @@ describe('the server process on embedded PGlite', { timeout: PROCESS_TEST_MS }, 
     writeFileSync(join(dataDir, 'latch.lock'), '4194000');
     const r = latch(['migrate', '--json'], env);
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ applied: ['0001_initial', '0007_mail_outbox'] });
+    // Every migration, from the first: the dead process's lock did not stop them.
+    expect(JSON.parse(r.stdout)).toEqual({ applied: Object.keys(migrations) });
   });
 });

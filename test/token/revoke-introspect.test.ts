@@ -16,7 +16,7 @@ beforeAll(async () => {
   user = await makeUser(t);
   app = await makeClient(t, { grantTypes: ['password', 'refresh_token', 'client_credentials'] });
   other = await makeClient(t, { grantTypes: ['password', 'refresh_token'] });
-  resourceServer = await makeClient(t, { grantTypes: ['client_credentials'] });
+  resourceServer = await makeClient(t, { grantTypes: ['client_credentials'], mayIntrospect: true });
 });
 afterAll(() => t.close());
 
@@ -130,6 +130,17 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
     const r = (await introspect(pat.token)).json();
     expect(r).toMatchObject({ active: true, scope: 'read write', username: user.username });
     expect(r.exp).toBeUndefined();
+  });
+
+  it("tells a client without the permission only about its own tokens (RFC 7662 §4): another client's are {active:false}", async () => {
+    const mine = await pair(app);
+    const theirs = await pair(other);
+    expect((await introspect(mine.access_token, app)).json()).toMatchObject({ active: true, client_id: app.client_id });
+    expect((await introspect(mine.refresh_token, app)).json()).toMatchObject({ active: true, token_type: 'refresh_token' });
+    expect((await introspect(theirs.access_token, app)).json()).toEqual({ active: false });
+    expect((await introspect(theirs.refresh_token, app)).json()).toEqual({ active: false });
+    // The resource server, which has the permission, sees both.
+    expect((await introspect(theirs.access_token)).json()).toMatchObject({ active: true, client_id: other.client_id });
   });
 
   it('refuses unauthenticated and public callers with 401 invalid_client', async () => {
