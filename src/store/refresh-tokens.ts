@@ -18,11 +18,8 @@ export function findRefreshToken(db: Executor, tokenDigest: string): Promise<Ref
     .executeTakeFirst();
 }
 
-/** What a rotation found: the token as it stood once locked, and whether the token it was rotated into has been used. */
-export type RefreshState = Pick<
-  RefreshToken,
-  'client_id' | 'grant_id' | 'scope' | 'expires_at' | 'rotated_at' | 'revoked_at' | 'replaced_by'
-> & { successor_used: boolean | null };
+/** What a rotation found: the token as it stood once locked. */
+export type RefreshState = Pick<RefreshToken, 'client_id' | 'grant_id' | 'scope' | 'expires_at' | 'rotated_at' | 'revoked_at' | 'replaced_by'>;
 
 const ROTATE = `
   with cur as (
@@ -41,9 +38,8 @@ const ROTATE = `
   ),
   ${WRITE_PAIR}
   select cur.client_id, cur.grant_id, cur.scope, cur.expires_at, cur.rotated_at, cur.revoked_at, cur.replaced_by,
-         case when s.token_digest is null then null else s.rotated_at is not null or s.revoked_at is not null end as successor_used,
          (select scope from source) as issued_scope
-  from cur left join refresh_tokens s on s.token_digest = cur.replaced_by`;
+  from cur`;
 
 /**
  * Refresh rotation, in one statement: locks the token and, when it is this
@@ -60,18 +56,23 @@ export function rotateRefreshToken(
   return runIssuing<RefreshState>(db, ROTATE, [...pairParameters(input.now, input.clientUuid, input.pair), input.tokenDigest, input.scope]);
 }
 
+/** What a retry found: whether the token still pointed at the expected successor. */
+export interface RetryState {
+  moved_on: boolean;
+}
+
 const ROTATE_AGAIN = `
   with prior as (
-    select token_digest, grant_id, user_id, scope from refresh_tokens
-    where token_digest = $7 and replaced_by = $8 and revoked_at is null
+    select token_digest, grant_id, user_id, scope, replaced_by is not distinct from $8 and revoked_at is null as current
+    from refresh_tokens where token_digest = $7
     for update
   ), lost as (
-    select token_digest from refresh_tokens
-    where token_digest = $8 and rotated_at is null and revoked_at is null and exists (select 1 from prior)
+    select token_digest, rotated_at is null and revoked_at is null as untouched
+    from refresh_tokens where token_digest = $8 and exists (select 1 from prior where current)
     for update
   ), retired as (
     update refresh_tokens r set revoked_at = $1 from lost
-    where r.token_digest = lost.token_digest
+    where r.token_digest = lost.token_digest and lost.untouched
     returning r.access_token_digest
   ), lost_access as (
     update access_tokens set revoked_at = $1
@@ -82,22 +83,22 @@ const ROTATE_AGAIN = `
     returning prior.grant_id, prior.user_id, coalesce($9::text, prior.scope) as scope
   ),
   ${WRITE_PAIR}
-  select (select scope from source) as issued_scope`;
+  select not coalesce((select current from prior), false) as moved_on, (select scope from source) as issued_scope`;
 
 /**
- * A retry of a rotation whose answer was lost (the reuse grace): redoes the
- * rotation of `tokenDigest`, retiring the pair it produced (`successor`), as
- * long as that pair is untouched and still the token's successor. Returns
- * whether it wrote the new pair; not writing means a concurrent request changed
- * either token since the caller looked.
+ * A retry of a rotation whose answer was lost (the reuse grace), in one
+ * statement: redoes the rotation of `tokenDigest`, retiring the pair it
+ * produced (`successor`), while that pair is untouched and still the token's
+ * successor (both locked, so concurrent retries take turns). Otherwise writes
+ * nothing and says whether the token had moved on to another successor.
  */
 export async function rotateAgain(
   db: Executor,
   input: { now: Date; clientUuid: string; tokenDigest: string; successor: string; scope: string | null; pair: PairToStore },
-): Promise<Written<undefined>> {
+): Promise<Written<RetryState>> {
   const { now, clientUuid, pair } = input;
-  const written = await runIssuing<object>(db, ROTATE_AGAIN, [...pairParameters(now, clientUuid, pair), input.tokenDigest, input.successor, input.scope]);
-  return written.issued ? written : { issued: false, state: undefined };
+  const written = await runIssuing<RetryState>(db, ROTATE_AGAIN, [...pairParameters(now, clientUuid, pair), input.tokenDigest, input.successor, input.scope]);
+  return written.issued ? written : { issued: false, state: written.state ?? { moved_on: true } };
 }
 
 /** Ends one refresh token and the access token paired with it. */

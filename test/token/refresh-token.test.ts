@@ -151,6 +151,19 @@ describe('refresh_token grant', () => {
       expect((await refresh(fresh.refresh_token, {}, g.ctx, g.c)).statusCode).toBe(200);
     });
 
+    it('lets concurrent retries supersede one another without revoking the family: exactly one of their pairs stays live', async () => {
+      const first = await login(g.ctx, g.u, g.c);
+      expect((await refresh(first.refresh_token, {}, g.ctx, g.c)).statusCode).toBe(200);
+      const results = await Promise.all(Array.from({ length: 4 }, () => refresh(first.refresh_token, {}, g.ctx, g.c)));
+      for (const r of results) if (r.statusCode !== 200) expect(r.json().error).toBe('invalid_grant');
+      const issued = results.filter((r) => r.statusCode === 200).map((r) => r.json());
+      expect(issued.length).toBeGreaterThanOrEqual(1);
+      const live = [];
+      for (const p of issued) if ((await me(p.access_token, g.ctx)).statusCode === 200) live.push(p);
+      expect(live).toHaveLength(1);
+      expect((await refresh(live[0].refresh_token, {}, g.ctx, g.c)).statusCode).toBe(200);
+    });
+
     it('treats a retry after the window as reuse and revokes the family', async () => {
       const first = await login(g.ctx, g.u, g.c);
       const next = (await refresh(first.refresh_token, {}, g.ctx, g.c)).json();

@@ -1,7 +1,7 @@
 import type { Client } from '../../db/schema.js';
 import { digest } from '../../crypto/secrets.js';
 import { revokeGrants } from '../../store/grants.js';
-import { findRefreshToken, rotateAgain, rotateRefreshToken, type RefreshState } from '../../store/refresh-tokens.js';
+import { findRefreshToken, rotateAgain, rotateRefreshToken, type RefreshState, type RetryState } from '../../store/refresh-tokens.js';
 import { inTransaction } from '../../store/transaction.js';
 import { OAuthError } from '../errors.js';
 import { issuePair } from '../mint.js';
@@ -24,20 +24,26 @@ const invalid = (): OAuthError => new OAuthError('invalid_grant', INVALID_REFRES
 /**
  * Why this client cannot rotate the token, or null when it can. A token that
  * was rotated or revoked and is presented again is reuse (RFC 9700 §4.14): its
- * family is revoked, unless the grace allows a retry, which it does only while
- * the successor is untouched (the client never saw it).
+ * family is revoked, unless the grace allows a retry, which succeeds only while
+ * the successor is untouched (the client never saw it). `retried`: what that
+ * retry found when it did not apply.
  */
 export function refreshTokenProblem(
   token: RefreshState | undefined,
   request: { client: Pick<Client, 'id' | 'status'>; now: Date; graceSeconds: number },
+  retried?: RetryState,
 ): RefreshProblem | null {
   const { client, now } = request;
   if (!token || token.client_id !== client.id) return { error: invalid() };
   const state = tokenState(token, client.status, now);
   if (state === 'live') return null;
-  if (state === 'rotated' && token.replaced_by && token.successor_used === false && !isExpired(token.expires_at, now)) {
+  if (state === 'rotated' && token.replaced_by && !isExpired(token.expires_at, now)) {
     const sinceRotation = now.getTime() - token.rotated_at!.getTime();
-    if (request.graceSeconds > 0 && sinceRotation <= request.graceSeconds * 1000) return { rotateAgain: { successor: token.replaced_by } };
+    if (request.graceSeconds > 0 && sinceRotation <= request.graceSeconds * 1000) {
+      if (!retried) return { rotateAgain: { successor: token.replaced_by } };
+      // A concurrent retry of the same token replaced the successor first: this one just loses.
+      if (retried.moved_on) return { error: invalid() };
+    }
   }
   if (state === 'rotated' || state === 'revoked') return { error: invalid(), revokeFamily: token.grant_id };
   return { error: invalid() };
@@ -68,17 +74,17 @@ export const refreshTokenGrant: GrantHandler = async (ctx, params, { client }) =
   );
   if (result.issued) return result.tokens;
   // Null here would mean the statement and refreshTokenProblem disagree: refuse all the same.
-  const problem = refreshTokenProblem(result.state, request) ?? { error: invalid() };
-
+  let problem = refreshTokenProblem(result.state, request) ?? { error: invalid() };
   if ('rotateAgain' in problem) {
+    const { successor } = problem.rotateAgain;
     const retryScope = params.scope === undefined ? null : narrowed(ctx, client, params.scope, result.state!.scope);
     const again = await issuePair(ctx.config, rotation, (pair) =>
-      rotateAgain(ctx.db, { now, clientUuid: client.id, tokenDigest, successor: problem.rotateAgain.successor, scope: retryScope, pair }),
+      rotateAgain(ctx.db, { now, clientUuid: client.id, tokenDigest, successor, scope: retryScope, pair }),
     );
-    // Not written: a concurrent request moved either token on since the first statement looked.
     if (again.issued) return again.tokens;
-    throw invalid();
+    problem = refreshTokenProblem(result.state, request, again.state) ?? { error: invalid() };
   }
+  if ('rotateAgain' in problem) throw invalid();
   if (problem.revokeFamily) {
     const family = problem.revokeFamily;
     await inTransaction(ctx.db, (trx) => revokeGrants(trx, [family], now));
