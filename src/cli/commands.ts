@@ -12,7 +12,7 @@ import {
 } from '../manage/clients.js';
 import { createPersonalToken } from '../manage/personal-tokens.js';
 import * as clients from '../store/clients.js';
-import { listPersonalTokens, revokePersonalToken } from '../store/tokens.js';
+import { listPersonalTokens, revokePersonalToken } from '../store/personal-tokens.js';
 import { findUserByUsername } from '../store/users.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { prune } from '../housekeeping.js';

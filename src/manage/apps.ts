@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { OAuthError } from '../oauth/errors.js';
 import * as clients from '../store/clients.js';
-import { listPersonalTokens, revokePersonalToken } from '../store/tokens.js';
+import { listPersonalTokens, revokePersonalToken } from '../store/personal-tokens.js';
 import { inTransaction } from '../store/transaction.js';
 import {
   adminOnlyProblems,

@@ -3,7 +3,7 @@ import type { Database } from '../db/schema.js';
 import type { Clock } from '../clock.js';
 import { findClientByClientId } from '../store/clients.js';
 import { deleteConsent, listAuthorizedApps } from '../store/consents.js';
-import { revokeClientUserTokens } from '../store/tokens.js';
+import { revokeClientUserTokens } from '../store/grants.js';
 import { inTransaction } from '../store/transaction.js';
 
 export { listAuthorizedApps };

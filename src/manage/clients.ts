@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import { digest, newClientId, newSecret, PREFIX } from '../crypto/secrets.js';
 import { parseScope } from '../oauth/scopes.js';
 import * as clients from '../store/clients.js';
-import { revokeClientTokens } from '../store/tokens.js';
+import { revokeClientTokens } from '../store/grants.js';
 import { inTransaction } from '../store/transaction.js';
 import { redirectUriProblem } from './redirect-uris.js';
 import { ValidationError } from './validation.js';

@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { addSeconds } from '../clock.js';
 import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
 import { formatScope, isSubset } from '../oauth/scopes.js';
-import { insertAccessToken } from '../store/tokens.js';
+import { insertPersonalToken } from '../store/personal-tokens.js';
 import { ValidationError } from './validation.js';
 
 export interface PersonalToken {
@@ -38,13 +38,11 @@ export async function createPersonalToken(
   const token = newSecret(PREFIX.personalToken);
   const scope = formatScope(scopes);
   const expiresAt = input.ttl ? addSeconds(now, input.ttl) : null;
-  const { id } = await insertAccessToken(db, {
+  const { id } = await insertPersonalToken(db, {
     token_digest: digest(token),
-    grant_id: null,
     client_id: input.client.id,
     user_id: input.userId,
     scope,
-    kind: 'personal',
     label,
     expires_at: expiresAt,
     created_at: now,

@@ -10,8 +10,9 @@ import { insertCode } from '../store/codes.js';
 import { findConsentScope, saveConsent } from '../store/consents.js';
 import { findUserById } from '../store/users.js';
 import { inTransaction } from '../store/transaction.js';
+import { clientStatusProblem } from './client-status.js';
 import { OAuthError } from './errors.js';
-import { mintTokens } from './mint.js';
+import { mintAccessToken } from './mint.js';
 import { findRegisteredRedirectUri } from './redirect-match.js';
 import { formatScope, parseScope } from './scopes.js';
 import { CODE_CHALLENGE } from './pkce.js';
@@ -131,10 +132,8 @@ async function resolveTarget(db: Executor, raw: Record<string, unknown>): Promis
   }
   // An app that is not active may be one an administrator stopped for sending people
   // somewhere harmful: its users see an error page here and are never sent on.
-  if (client.status !== 'active') {
-    const why = client.status === 'pending' ? 'is waiting for approval' : client.status === 'denied' ? 'was not approved' : 'is suspended';
-    throw pageError('invalid_application_status', `This application ${why}`);
-  }
+  const inactive = clientStatusProblem(client);
+  if (inactive) throw inactive;
   // Best effort only: a repeated or oversized state is an error, and is not echoed.
   const state = single(raw, 'state');
   const responseType = single(raw, 'response_type');
@@ -226,7 +225,7 @@ async function issue(
     if (consentScope) await saveConsent(trx, userId, client.id, formatScope(consentScope), now);
 
     if (request.responseType === 'token') {
-      const token = await mintTokens(trx, deps.config, { client, userId, scope, now, grantId: null, withRefresh: false });
+      const token = await mintAccessToken(trx, deps.config, { client, userId, scope, now });
       return {
         kind: 'redirect' as const,
         location: withResponse(request.redirectUri, 'fragment', {
@@ -308,5 +307,5 @@ function pageParam(raw: Record<string, unknown>, name: 'client_id' | 'redirect_u
   return value;
 }
 
-const pageError = (code: 'invalid_request' | 'invalid_client' | 'invalid_application_status', description: string, status = 400) =>
+const pageError = (code: 'invalid_request' | 'invalid_client', description: string, status = 400) =>
   new OAuthError(code, description, { status });

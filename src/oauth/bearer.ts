@@ -2,17 +2,24 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../clock.js';
 import { digest } from '../crypto/secrets.js';
-import { findAccessToken, type AccessTokenView } from '../store/tokens.js';
+import { findAccessToken, type AccessTokenView } from '../store/access-tokens.js';
 import { OAuthError } from './errors.js';
 import { parseScope } from './scopes.js';
+import { tokenState, type TokenState } from './token-state.js';
 
-/** Why a token is not usable, or null when it is: one rule for bearer checks and introspection. */
-export function tokenProblem(token: AccessTokenView | undefined, now: Date): string | null {
+const UNUSABLE: Record<Exclude<TokenState, 'live'>, string> = {
+  revoked: 'The access token was revoked',
+  // Access tokens are never rotated; listed for completeness of the vocabulary.
+  rotated: 'The access token was revoked',
+  expired: 'The access token expired',
+  client_inactive: 'The access token belongs to an application that is not active',
+};
+
+/** Why a token is not usable, or null when it is. */
+function tokenProblem(token: AccessTokenView | undefined, now: Date): string | null {
   if (!token) return 'The access token is invalid';
-  if (token.revoked_at) return 'The access token was revoked';
-  if (token.expires_at && token.expires_at.getTime() <= now.getTime()) return 'The access token expired';
-  if (token.client_status !== 'active') return 'The access token belongs to an application that is not active';
-  return null;
+  const state = tokenState(token, token.client_status, now);
+  return state === 'live' ? null : UNUSABLE[state];
 }
 
 export const BEARER_REALM = 'latch';

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Client, Database } from '../db/schema.js';
 import { constantTimeEqual, digest } from '../crypto/secrets.js';
 import { findClientForAuth } from '../store/clients.js';
+import { clientStatusProblem } from './client-status.js';
 import { OAuthError } from './errors.js';
 import type { Params } from './params.js';
 
@@ -80,18 +81,7 @@ export async function authenticateClient(
     // Public clients have no secret; a secret sent for one is a misconfigured client.
     throw invalidClient(basicTried, 'This is a public client: send client_id without a secret');
   }
-  assertActive(client);
+  const inactive = clientStatusProblem(client);
+  if (inactive) throw inactive;
   return { client, method };
-}
-
-export function assertActive(client: Pick<Client, 'status'>): void {
-  if (client.status !== 'active') {
-    const why =
-      client.status === 'pending'
-        ? 'The application is waiting for approval'
-        : client.status === 'suspended'
-          ? 'The application is suspended'
-          : 'The application was not approved';
-    throw new OAuthError('invalid_application_status', why);
-  }
 }

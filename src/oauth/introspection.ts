@@ -3,12 +3,13 @@ import type { Client, Database } from '../db/schema.js';
 import type { Clock } from '../clock.js';
 import { epochSeconds } from '../clock.js';
 import { digest } from '../crypto/secrets.js';
-import { findAccessToken, findRefreshToken } from '../store/tokens.js';
+import { findAccessToken } from '../store/access-tokens.js';
+import { findRefreshToken } from '../store/refresh-tokens.js';
 import { findUserById } from '../store/users.js';
 import type { AuthenticatedClient } from './client-auth.js';
 import { OAuthError } from './errors.js';
-import { tokenProblem } from './bearer.js';
 import { required, type Params } from './params.js';
+import { isLive } from './token-state.js';
 
 export type Introspection =
   | { active: false }
@@ -56,7 +57,7 @@ export async function introspect(
 async function asAccess(db: Kysely<Database>, tokenDigest: string, now: Date): Promise<Introspection | null> {
   const token = await findAccessToken(db, tokenDigest);
   if (!token) return null;
-  if (tokenProblem(token, now)) return { active: false };
+  if (!isLive(token, token.client_status, now)) return { active: false };
   return {
     active: true,
     scope: token.scope,
@@ -71,8 +72,7 @@ async function asAccess(db: Kysely<Database>, tokenDigest: string, now: Date): P
 async function asRefresh(db: Kysely<Database>, tokenDigest: string, now: Date): Promise<Introspection | null> {
   const token = await findRefreshToken(db, tokenDigest);
   if (!token) return null;
-  const usable = !token.revoked_at && !token.rotated_at && !(token.expires_at && token.expires_at.getTime() <= now.getTime());
-  if (!usable) return { active: false };
+  if (!isLive(token, token.client_status, now)) return { active: false };
   const user = token.user_id ? await findUserById(db, token.user_id) : undefined;
   return {
     active: true,

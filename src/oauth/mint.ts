@@ -4,9 +4,9 @@ import type { Config } from '../config.js';
 import { addSeconds, epochSeconds } from '../clock.js';
 import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
 import type { Executor } from '../store/executor.js';
-import { insertAccessToken, insertGrant, insertRefreshToken, type PairToStore } from '../store/tokens.js';
+import { issueAccessToken, openGrant, type PairToStore, type Written } from '../store/issuing.js';
 
-/** RFC 6749 §5.1, with Mastodon's `created_at`. */
+/** RFC 6749 §5.1, with `created_at` (seconds since the epoch) for clients that expect it. */
 export interface TokenResponse {
   access_token: string;
   token_type: 'Bearer';
@@ -24,107 +24,75 @@ export function refreshTokenTtl(config: Config, client: Pick<Client, 'refresh_to
   return client.refresh_token_ttl ?? config.refreshTokenTtl;
 }
 
-export interface MintInput {
+export interface PairRequest {
   client: Pick<Client, 'id' | 'access_token_ttl' | 'refresh_token_ttl'>;
-  userId: string | null;
-  scope: string;
   now: Date;
-  /** The family the pair joins; null for client_credentials tokens, which have none. */
-  grantId: string | null;
   withRefresh: boolean;
 }
 
-/** Stores a new access token (and refresh token) in `db`; the caller owns the transaction. */
-export async function mintTokens(db: Executor, config: Config, input: MintInput): Promise<TokenResponse> {
-  const ttl = accessTokenTtl(config, input.client);
+export type Issuance<S> = { issued: true; tokens: TokenResponse } | { issued: false; state: S };
+
+/**
+ * The one place tokens are issued: mints the secrets in memory, lets `write`
+ * store their digests in the one statement whose step earns them, and shapes
+ * the response when it did. When the step did not apply, returns the state the
+ * statement found for the grant to judge. (An id_token, when there is one, is
+ * added to the response here.)
+ */
+export async function issuePair<S>(
+  config: Config,
+  request: PairRequest,
+  write: (pair: PairToStore) => Promise<Written<S>>,
+): Promise<Issuance<S>> {
+  const { client, now } = request;
+  const ttl = accessTokenTtl(config, client);
   const accessToken = newSecret(PREFIX.accessToken);
-  const accessDigest = digest(accessToken);
-  await insertAccessToken(db, {
-    token_digest: accessDigest,
-    grant_id: input.grantId,
-    client_id: input.client.id,
-    user_id: input.userId,
-    scope: input.scope,
-    kind: 'bearer',
-    expires_at: addSeconds(input.now, ttl),
-    created_at: input.now,
+  const refreshToken = request.withRefresh ? newSecret(PREFIX.refreshToken) : undefined;
+  const written = await write({
+    access: { token_digest: digest(accessToken), expires_at: addSeconds(now, ttl) },
+    refresh: refreshToken ? { token_digest: digest(refreshToken), expires_at: addSeconds(now, refreshTokenTtl(config, client)) } : null,
   });
-  const response: TokenResponse = {
+  if (!written.issued) return written;
+  const tokens: TokenResponse = {
     access_token: accessToken,
     token_type: 'Bearer',
     expires_in: ttl,
-    scope: input.scope,
-    created_at: epochSeconds(input.now),
-  };
-  if (input.withRefresh) {
-    if (!input.grantId) throw new Error('a refresh token needs a grant family');
-    const refreshToken = newSecret(PREFIX.refreshToken);
-    await insertRefreshToken(db, {
-      token_digest: digest(refreshToken),
-      grant_id: input.grantId,
-      client_id: input.client.id,
-      user_id: input.userId,
-      access_token_digest: accessDigest,
-      scope: input.scope,
-      expires_at: addSeconds(input.now, refreshTokenTtl(config, input.client)),
-      created_at: input.now,
-    });
-    response.refresh_token = refreshToken;
-  }
-  return response;
-}
-
-/** Opens a new grant family and mints its first pair. */
-export async function mintForNewGrant(
-  db: Executor,
-  config: Config,
-  input: Omit<MintInput, 'grantId'> & { codeDigest: string | null },
-): Promise<TokenResponse> {
-  const grantId = randomUUID();
-  await insertGrant(db, {
-    id: grantId,
-    client_id: input.client.id,
-    user_id: input.userId,
-    scope: input.scope,
-    code_digest: input.codeDigest,
-    created_at: input.now,
-  });
-  return mintTokens(db, config, { ...input, grantId });
-}
-
-/** A pair minted in memory, for stores that write it in one statement with the step that earns it. */
-export interface PreparedPair {
-  accessToken: string;
-  refreshToken?: string;
-  stored: PairToStore;
-  ttl: number;
-}
-
-export function preparePair(
-  config: Config,
-  client: Pick<Client, 'access_token_ttl' | 'refresh_token_ttl'>,
-  now: Date,
-  withRefresh: boolean,
-): PreparedPair {
-  const ttl = accessTokenTtl(config, client);
-  const accessToken = newSecret(PREFIX.accessToken);
-  const stored: PairToStore = { accessDigest: digest(accessToken), accessExpiresAt: addSeconds(now, ttl) };
-  if (!withRefresh) return { accessToken, stored, ttl };
-  const refreshToken = newSecret(PREFIX.refreshToken);
-  stored.refreshDigest = digest(refreshToken);
-  stored.refreshExpiresAt = addSeconds(now, refreshTokenTtl(config, client));
-  return { accessToken, refreshToken, stored, ttl };
-}
-
-/** The token response for a prepared pair, shaped exactly as mintTokens shapes it. */
-export function preparedResponse(pair: PreparedPair, scope: string, now: Date): TokenResponse {
-  const response: TokenResponse = {
-    access_token: pair.accessToken,
-    token_type: 'Bearer',
-    expires_in: pair.ttl,
-    scope,
+    scope: written.scope,
     created_at: epochSeconds(now),
   };
-  if (pair.refreshToken) response.refresh_token = pair.refreshToken;
-  return response;
+  if (refreshToken) tokens.refresh_token = refreshToken;
+  return { issued: true, tokens };
+}
+
+/** For steps that always apply: their tokens. */
+function tokensOf(issuance: Issuance<unknown>): TokenResponse {
+  if (!issuance.issued) throw new Error('an unconditional issuing statement wrote nothing');
+  return issuance.tokens;
+}
+
+export interface MintInput {
+  client: PairRequest['client'];
+  userId: string | null;
+  scope: string;
+  now: Date;
+}
+
+/** An access token alone, in no family (client credentials, implicit grant). */
+export async function mintAccessToken(db: Executor, config: Config, input: MintInput): Promise<TokenResponse> {
+  const { client, now } = input;
+  return tokensOf(
+    await issuePair(config, { client, now, withRefresh: false }, (pair) =>
+      issueAccessToken(db, { now, clientUuid: client.id, userId: input.userId, scope: input.scope, pair }),
+    ),
+  );
+}
+
+/** Opens a new grant family and issues its first pair. */
+export async function mintForNewGrant(db: Executor, config: Config, input: MintInput & { withRefresh: boolean }): Promise<TokenResponse> {
+  const { client, now } = input;
+  return tokensOf(
+    await issuePair(config, { client, now, withRefresh: input.withRefresh }, (pair) =>
+      openGrant(db, { now, clientUuid: client.id, grantId: randomUUID(), userId: input.userId, scope: input.scope, pair }),
+    ),
+  );
 }

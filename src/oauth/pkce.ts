@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { constantTimeEqual } from '../crypto/secrets.js';
 
 /** RFC 7636 §4.1: 43-128 unreserved characters. */
 export const CODE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
@@ -8,8 +7,4 @@ export const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 
 export function s256(verifier: string): string {
   return createHash('sha256').update(verifier).digest('base64url');
-}
-
-export function verifierMatches(verifier: string, challenge: string): boolean {
-  return CODE_VERIFIER.test(verifier) && constantTimeEqual(s256(verifier), challenge);
 }

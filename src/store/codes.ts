@@ -1,5 +1,6 @@
 import type { Executor } from './executor.js';
 import type { AuthorizationCode } from '../db/schema.js';
+import { pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
 
 export async function insertCode(
   db: Executor,
@@ -8,20 +9,60 @@ export async function insertCode(
   await db.insertInto('authorization_codes').values({ ...code, consumed_at: null }).execute();
 }
 
+/** What a code exchange found: the code as it stood once locked. */
+export type CodeState = Pick<AuthorizationCode, 'client_id' | 'redirect_uri' | 'code_challenge' | 'expires_at' | 'consumed_at'>;
+
 /**
- * Marks the code used and returns it, in one statement: of concurrent callers
- * with one code, exactly one gets the row.
+ * What the request carries that the code must be bound to: the code is spent only
+ * when its redirect URI is `redirectUri` (or it has none and `orUnbound`) and its
+ * challenge is `challenge` (null only when `withoutChallenge`).
  */
-export function consumeCode(db: Executor, codeDigest: string, now: Date): Promise<AuthorizationCode | undefined> {
-  return db
-    .updateTable('authorization_codes')
-    .set({ consumed_at: now })
-    .where('code_digest', '=', codeDigest)
-    .where('consumed_at', 'is', null)
-    .returningAll()
-    .executeTakeFirst();
+export interface CodeBinding {
+  redirectUri: string | null;
+  orUnbound: boolean;
+  challenge: string | null;
+  withoutChallenge: boolean;
 }
 
-export function findCode(db: Executor, codeDigest: string): Promise<AuthorizationCode | undefined> {
-  return db.selectFrom('authorization_codes').selectAll().where('code_digest', '=', codeDigest).executeTakeFirst();
+const REDEEM_CODE = `
+  with code as (
+    select client_id, redirect_uri, code_challenge, expires_at, consumed_at
+    from authorization_codes where code_digest = $7
+    for update
+  ), used as (
+    update authorization_codes a set consumed_at = $1
+    from code c
+    where a.code_digest = $7 and c.consumed_at is null and c.client_id = $2 and c.expires_at > $1
+      and (c.redirect_uri is not distinct from $9::text or (c.redirect_uri is null and $10::boolean))
+      and c.code_challenge is not distinct from $11::text and ($11::text is not null or $12::boolean)
+    returning a.user_id, a.scope
+  ), source as (
+    insert into grants (id, client_id, user_id, scope, code_digest, created_at)
+    select $8, $2, user_id, scope, $7, $1 from used
+    returning id as grant_id, user_id, scope
+  ),
+  ${WRITE_PAIR}
+  select code.*, (select scope from source) as issued_scope from code`;
+
+/**
+ * The code exchange, in one statement: locks the code, spends it when it is
+ * unused, this client's, unexpired and bound to `binding`, and opens its family
+ * with the first pair. Otherwise writes nothing and returns the code's state
+ * (undefined: no such code). Of concurrent exchanges of one code exactly one
+ * spends it; the others see it spent.
+ */
+export function redeemCode(
+  db: Executor,
+  input: { now: Date; clientUuid: string; codeDigest: string; grantId: string; binding: CodeBinding; pair: PairToStore },
+): Promise<Written<CodeState | undefined>> {
+  const { binding: b } = input;
+  return runIssuing<CodeState>(db, REDEEM_CODE, [
+    ...pairParameters(input.now, input.clientUuid, input.pair),
+    input.codeDigest,
+    input.grantId,
+    b.redirectUri,
+    b.orUnbound,
+    b.challenge,
+    b.withoutChallenge,
+  ]);
 }

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { validateBearer } from '../oauth/bearer.js';
-import type { AccessTokenView } from '../store/tokens.js';
+import type { AccessTokenView } from '../store/access-tokens.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

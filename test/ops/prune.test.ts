@@ -7,12 +7,12 @@ import { openPostgres } from '../../src/db/database.js';
 import { ATTEMPT_PRUNE_INTERVAL_SECONDS, PRUNE_RETENTION_SECONDS, startHousekeeping, startPruneTimer } from '../../src/housekeeping.js';
 import { LONGEST_ATTEMPT_WINDOW_SECONDS } from '../../src/accounts/throttle.js';
 import { createPersonalToken } from '../../src/manage/personal-tokens.js';
-import { mintForNewGrant, mintTokens } from '../../src/oauth/mint.js';
+import { mintAccessToken, mintForNewGrant } from '../../src/oauth/mint.js';
 import { insertCode } from '../../src/store/codes.js';
 import { countAttempt } from '../../src/store/login-attempts.js';
 import { pruneExpired } from '../../src/store/prune.js';
 import { insertSession } from '../../src/store/sessions.js';
-import { retireRefreshToken, revokeGrants } from '../../src/store/tokens.js';
+import { revokeGrants } from '../../src/store/grants.js';
 import { testConfig } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { testDatabase, type TestDatabase } from '../helpers/db.js';
@@ -66,20 +66,20 @@ describe('bin/latch prune', () => {
     const client = await makeClient(ctx());
     const t0 = clock.now();
     const mint = (withRefresh: boolean) =>
-      mintForNewGrant(t.db, config, { client, userId: user.id, scope: 'read', now: clock.now(), withRefresh, codeDigest: null });
+      mintForNewGrant(t.db, config, { client, userId: user.id, scope: 'read', now: clock.now(), withRefresh });
 
     // Ended long ago by the time prune runs (two days after t0).
     const oldCode = await code(client.id, user.id, addSeconds(t0, 60));
     const revokedFamily = await mint(true);
     const revokedGrant = await grantOf(revokedFamily.refresh_token!);
     await revokeGrants(t.db, [revokedGrant], t0);
-    const machine = await mintTokens(t.db, config, { client, userId: null, scope: 'read', now: t0, grantId: null, withRefresh: false });
+    const machine = await mintAccessToken(t.db, config, { client, userId: null, scope: 'read', now: t0 });
     const oldSession = await session(user.id, addSeconds(t0, 3600));
     await countAttempt(t.db, 'user:someone', { now: t0, windowStart: addSeconds(t0, -900), free: 5, firstBlockSeconds: 30, maxBlockSeconds: 900 });
 
     // A rotated refresh token stays until it expires: replaying it is how reuse is detected.
     const rotatedFamily = await mint(true);
-    await retireRefreshToken(t.db, digest(rotatedFamily.refresh_token!), t0);
+    await t.db.updateTable('refresh_tokens').set({ rotated_at: t0 }).where('token_digest', '=', digest(rotatedFamily.refresh_token!)).execute();
 
     // Live, or ended within the retention period.
     const personal = await createPersonalToken(t.db, clock, config, { client, userId: user.id });

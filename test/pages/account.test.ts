@@ -52,8 +52,8 @@ describe('GET /account/apps and the home page', () => {
     const untouched = await makeClient(t);
     await saveConsent(t.db, user.id, client.id, 'read', t.clock.now());
     await saveConsent(t.db, user.id, untouched.id, 'read', t.clock.now());
-    const tokens = await mintForNewGrant(t.db, t.config, { client, userId: user.id, scope: 'read', now: t.clock.now(), codeDigest: null, withRefresh: true });
-    const kept = await mintForNewGrant(t.db, t.config, { client: untouched, userId: user.id, scope: 'read', now: t.clock.now(), codeDigest: null, withRefresh: true });
+    const tokens = await mintForNewGrant(t.db, t.config, { client, userId: user.id, scope: 'read', now: t.clock.now(), withRefresh: true });
+    const kept = await mintForNewGrant(t.db, t.config, { client: untouched, userId: user.id, scope: 'read', now: t.clock.now(), withRefresh: true });
     const s = await signedInAs(t, user.id);
 
     const body = { _csrf: s.csrf('/account/apps/revoke'), client_id: client.client_id };
@@ -93,7 +93,7 @@ describe('GET /account/apps and the home page', () => {
     const user = await makeUser(t);
     const client = await makeClient(t);
     await saveConsent(t.db, user.id, client.id, 'read', t.clock.now());
-    const tokens = await mintForNewGrant(t.db, t.config, { client, userId: user.id, scope: 'read', now: t.clock.now(), codeDigest: null, withRefresh: true });
+    const tokens = await mintForNewGrant(t.db, t.config, { client, userId: user.id, scope: 'read', now: t.clock.now(), withRefresh: true });
     const s = await signedInAs(t, user.id);
     for (const csrf of [undefined, s.csrf('/logout')]) {
       const body: Record<string, string> = { client_id: client.client_id };

@@ -94,6 +94,57 @@ describe('authorization_code grant', () => {
     expect(rows[0]!.revoked_at).not.toBeNull();
   });
 
+  it('opens one family bound to the code, with the first pair in it', async () => {
+    const code = await issueCode(t, { clientUuid: app.id, userId: user.id, scope: 'read write' });
+    const body = (await exchange({ code, redirect_uri: 'https://app.example/callback' })).json();
+    const grant = await t.db.selectFrom('grants').selectAll().where('code_digest', '=', digest(code)).executeTakeFirstOrThrow();
+    expect(grant).toMatchObject({ client_id: app.id, user_id: user.id, scope: 'read write', revoked_at: null });
+    const access = await t.db.selectFrom('access_tokens').selectAll().where('token_digest', '=', digest(body.access_token)).executeTakeFirstOrThrow();
+    expect(access).toMatchObject({ grant_id: grant.id, client_id: app.id, user_id: user.id, scope: 'read write', kind: 'bearer', revoked_at: null });
+    expect(access.expires_at).toEqual(new Date(t.clock.now().getTime() + 1209600 * 1000));
+    const refresh = await t.db.selectFrom('refresh_tokens').selectAll().where('token_digest', '=', digest(body.refresh_token)).executeTakeFirstOrThrow();
+    expect(refresh).toMatchObject({ grant_id: grant.id, access_token_digest: digest(body.access_token), scope: 'read write', rotated_at: null, revoked_at: null });
+  });
+
+  it('issues no refresh token to a client without the refresh_token grant', async () => {
+    const plain = await makeClient(t, { grantTypes: ['authorization_code'] });
+    const code = await issueCode(t, { clientUuid: plain.id, userId: user.id });
+    const r = await exchange({ code, redirect_uri: 'https://app.example/callback' }, plain);
+    expect(r.statusCode).toBe(200);
+    expect(r.json().refresh_token).toBeUndefined();
+    const grant = await t.db.selectFrom('grants').select('id').where('code_digest', '=', digest(code)).executeTakeFirstOrThrow();
+    expect(await t.db.selectFrom('refresh_tokens').select('token_digest').where('grant_id', '=', grant.id).execute()).toEqual([]);
+  });
+
+  it('accepts the only registered redirect_uri for a code issued without one, and nothing else', async () => {
+    const code = await issueCode(t, { clientUuid: app.id, userId: user.id, redirectUri: null });
+    expect((await exchange({ code, redirect_uri: 'https://app.example/other' })).json().error).toBe('invalid_grant');
+    expect((await exchange({ code, redirect_uri: 'https://app.example/callback' })).statusCode).toBe(200);
+    const two = await makeClient(t, { grantTypes: ['authorization_code'], redirectUris: ['https://app.example/callback', 'https://app.example/two'] });
+    const ambiguous = await issueCode(t, { clientUuid: two.id, userId: user.id, redirectUri: null });
+    expect((await exchange({ code: ambiguous, redirect_uri: 'https://app.example/callback' }, two)).json().error).toBe('invalid_grant');
+    expect((await exchange({ code: ambiguous }, two)).statusCode).toBe(200);
+  });
+
+  it('spends nothing and opens no family when an exchange is refused', async () => {
+    const verifier = newVerifier();
+    const pkce = await issueCode(t, { clientUuid: pub.id, userId: user.id, redirectUri: 'com.example.app:/cb', verifier });
+    const plain = await issueCode(t, { clientUuid: app.id, userId: user.id });
+    const refused: Array<[string, Record<string, string>, typeof app]> = [
+      [pkce, { redirect_uri: 'com.example.app:/cb', code_verifier: newVerifier() }, pub],
+      [pkce, { code_verifier: verifier }, pub],
+      [pkce, { redirect_uri: 'com.example.app:/cb', code_verifier: verifier }, app],
+      [plain, { redirect_uri: 'https://app.example/callback', code_verifier: newVerifier() }, app],
+      [plain, { redirect_uri: 'https://app.example/other' }, app],
+    ];
+    for (const [code, params, client] of refused) {
+      expect((await exchange({ code, ...params }, client)).json().error).toBe('invalid_grant');
+      expect(await t.db.selectFrom('grants').select('id').where('code_digest', '=', digest(code)).execute()).toEqual([]);
+    }
+    expect((await exchange({ code: pkce, redirect_uri: 'com.example.app:/cb', code_verifier: verifier }, pub)).statusCode).toBe(200);
+    expect((await exchange({ code: plain, redirect_uri: 'https://app.example/callback' })).statusCode).toBe(200);
+  });
+
   describe('PKCE (RFC 7636, S256)', () => {
     it('exchanges with the matching verifier and refuses a wrong or missing one', async () => {
       const verifier = newVerifier();

@@ -90,6 +90,46 @@ describe('refresh_token grant', () => {
     expect((await refresh(winner.refresh_token)).statusCode).toBe(400);
   });
 
+  it('keeps the family: the successor has the grant, user and scope, is linked from the retired token, and the retired access token ends', async () => {
+    const first = await login();
+    t.clock.advance(5);
+    const second = (await refresh(first.refresh_token)).json();
+    const row = (token: string) => t.db.selectFrom('refresh_tokens').selectAll().where('token_digest', '=', digest(token)).executeTakeFirstOrThrow();
+    const old = await row(first.refresh_token);
+    expect(old).toMatchObject({ rotated_at: t.clock.now(), revoked_at: null, replaced_by: digest(second.refresh_token) });
+    expect(await row(second.refresh_token)).toMatchObject({
+      grant_id: old.grant_id,
+      client_id: app.id,
+      user_id: user.id,
+      access_token_digest: digest(second.access_token),
+      scope: 'read write',
+      expires_at: new Date(t.clock.now().getTime() + 3600 * 1000),
+      rotated_at: null,
+      revoked_at: null,
+      replaced_by: null,
+    });
+    const access = (token: string) => t.db.selectFrom('access_tokens').selectAll().where('token_digest', '=', digest(token)).executeTakeFirstOrThrow();
+    expect((await access(first.access_token)).revoked_at).toEqual(t.clock.now());
+    expect(await access(second.access_token)).toMatchObject({ grant_id: old.grant_id, user_id: user.id, scope: 'read write', kind: 'bearer', revoked_at: null });
+  });
+
+  it('writes nothing for a refresh it refuses', async () => {
+    const other = await makeClient(t, { grantTypes: ['refresh_token'] });
+    const first = await login();
+    const family = (await t.db.selectFrom('refresh_tokens').select('grant_id').where('token_digest', '=', digest(first.refresh_token)).executeTakeFirstOrThrow()).grant_id;
+    const rows = async () => ({
+      refresh: await t.db.selectFrom('refresh_tokens').selectAll().where('grant_id', '=', family).execute(),
+      access: await t.db.selectFrom('access_tokens').selectAll().where('grant_id', '=', family).execute(),
+    });
+    const before = await rows();
+    expect((await refresh(first.refresh_token, {}, t, other)).statusCode).toBe(400);
+    expect((await refresh(first.refresh_token, { scope: 'read write admin' })).statusCode).toBe(400);
+    expect(await rows()).toEqual(before);
+    t.clock.advance(3600);
+    expect((await refresh(first.refresh_token)).statusCode).toBe(400);
+    expect(await rows()).toEqual(before);
+  });
+
   describe('with LATCH_REFRESH_REUSE_GRACE', () => {
     let g: Awaited<ReturnType<typeof setup>>;
     beforeAll(async () => {
@@ -109,6 +149,19 @@ describe('refresh_token grant', () => {
       expect(lostRow.revoked_at).not.toBeNull();
       expect((await me(fresh.access_token, g.ctx)).statusCode).toBe(200);
       expect((await refresh(fresh.refresh_token, {}, g.ctx, g.c)).statusCode).toBe(200);
+    });
+
+    it('lets concurrent retries supersede one another without revoking the family: exactly one of their pairs stays live', async () => {
+      const first = await login(g.ctx, g.u, g.c);
+      expect((await refresh(first.refresh_token, {}, g.ctx, g.c)).statusCode).toBe(200);
+      const results = await Promise.all(Array.from({ length: 4 }, () => refresh(first.refresh_token, {}, g.ctx, g.c)));
+      for (const r of results) if (r.statusCode !== 200) expect(r.json().error).toBe('invalid_grant');
+      const issued = results.filter((r) => r.statusCode === 200).map((r) => r.json());
+      expect(issued.length).toBeGreaterThanOrEqual(1);
+      const live = [];
+      for (const p of issued) if ((await me(p.access_token, g.ctx)).statusCode === 200) live.push(p);
+      expect(live).toHaveLength(1);
+      expect((await refresh(live[0].refresh_token, {}, g.ctx, g.c)).statusCode).toBe(200);
     });
 
     it('treats a retry after the window as reuse and revokes the family', async () => {

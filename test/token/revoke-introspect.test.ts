@@ -153,3 +153,21 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
     expect(r.json().error).toBe('invalid_client');
   });
 });
+
+describe('tokens of an application that is not active', () => {
+  it.each(['pending', 'suspended'] as const)('introspect as inactive and fail bearer use while the application is %s, unrevoked', async (status) => {
+    const c = await makeClient(t, { grantTypes: ['password', 'refresh_token'] });
+    const p = await pair(c);
+    // An edit sends an app back to approval without revoking anything; the status alone must stop its tokens.
+    await t.db.updateTable('clients').set({ status }).where('id', '=', c.id).execute();
+    expect((await introspect(p.access_token)).json()).toEqual({ active: false });
+    expect((await introspect(p.refresh_token)).json()).toEqual({ active: false });
+    const hinted = await post(t.app, '/oauth/introspect', { token: p.refresh_token, token_type_hint: 'refresh_token' }, asAuth(resourceServer));
+    expect(hinted.json()).toEqual({ active: false });
+    expect((await me(p.access_token)).statusCode).toBe(401);
+
+    await t.db.updateTable('clients').set({ status: 'active' }).where('id', '=', c.id).execute();
+    expect((await introspect(p.refresh_token)).json()).toMatchObject({ active: true, token_type: 'refresh_token' });
+    expect((await me(p.access_token)).statusCode).toBe(200);
+  });
+});

@@ -1,5 +1,5 @@
 import { OAuthError } from '../errors.js';
-import { mintTokens } from '../mint.js';
+import { mintAccessToken } from '../mint.js';
 import { assertGrantAllowed, resolveScope } from './shared.js';
 import type { GrantHandler } from './types.js';
 
@@ -8,5 +8,5 @@ export const clientCredentialsGrant: GrantHandler = async (ctx, params, { client
   if (method === 'none') throw new OAuthError('unauthorized_client', 'Only confidential clients may use client_credentials');
   assertGrantAllowed(client, 'client_credentials');
   const scope = resolveScope(ctx.config, client, params.scope);
-  return mintTokens(ctx.db, ctx.config, { client, userId: null, scope, now: ctx.clock.now(), grantId: null, withRefresh: false });
+  return mintAccessToken(ctx.db, ctx.config, { client, userId: null, scope, now: ctx.clock.now() });
 };

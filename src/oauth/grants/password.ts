@@ -22,7 +22,6 @@ export const passwordGrant: GrantHandler = async (ctx, params, { client }) => {
     userId: user.id,
     scope,
     now: ctx.clock.now(),
-    codeDigest: null,
     withRefresh: client.grant_types.includes('refresh_token'),
   });
 };

@@ -1,125 +1,98 @@
+import type { Client } from '../../db/schema.js';
 import { digest } from '../../crypto/secrets.js';
-import type { Executor } from '../../store/executor.js';
-import {
-  findRefreshToken,
-  replaceSuccessor,
-  retireRefreshToken,
-  revokeGrants,
-  revokeAccessToken,
-  revokePairByRefresh,
-  rotateRefreshTokenAtOnce,
-  type PairToStore,
-  type RefreshTokenView,
-} from '../../store/tokens.js';
+import { revokeGrants } from '../../store/grants.js';
+import { findRefreshToken, rotateAgain, rotateRefreshToken, type RefreshState, type RetryState } from '../../store/refresh-tokens.js';
 import { inTransaction } from '../../store/transaction.js';
 import { OAuthError } from '../errors.js';
-import { mintTokens, preparedResponse, preparePair, type TokenResponse } from '../mint.js';
+import { issuePair } from '../mint.js';
 import { required } from '../params.js';
 import { parseScope } from '../scopes.js';
+import { isExpired, isLive, tokenState } from '../token-state.js';
 import { assertGrantAllowed, resolveScope } from './shared.js';
 import type { GrantContext, GrantHandler } from './types.js';
-import type { Client } from '../../db/schema.js';
 
 const INVALID_REFRESH = 'The refresh token is invalid, expired or revoked';
 
-type Outcome = { tokens: TokenResponse } | { reuseOf: string } | { invalid: true };
+/** What to do with a refresh token that could not be rotated. */
+export type RefreshProblem =
+  | { error: OAuthError; revokeFamily?: string }
+  /** A retry within LATCH_REFRESH_REUSE_GRACE of a rotation whose answer was lost. */
+  | { rotateAgain: { successor: string } };
+
+const invalid = (): OAuthError => new OAuthError('invalid_grant', INVALID_REFRESH);
+
+/**
+ * Why this client cannot rotate the token, or null when it can. A token that
+ * was rotated or revoked and is presented again is reuse (RFC 9700 §4.14): its
+ * family is revoked, unless the grace allows a retry, which succeeds only while
+ * the successor is untouched (the client never saw it). `retried`: what that
+ * retry found when it did not apply.
+ */
+export function refreshTokenProblem(
+  token: RefreshState | undefined,
+  request: { client: Pick<Client, 'id' | 'status'>; now: Date; graceSeconds: number },
+  retried?: RetryState,
+): RefreshProblem | null {
+  const { client, now } = request;
+  if (!token || token.client_id !== client.id) return { error: invalid() };
+  const state = tokenState(token, client.status, now);
+  if (state === 'live') return null;
+  if (state === 'rotated' && token.replaced_by && !isExpired(token.expires_at, now)) {
+    const sinceRotation = now.getTime() - token.rotated_at!.getTime();
+    if (request.graceSeconds > 0 && sinceRotation <= request.graceSeconds * 1000) {
+      if (!retried) return { rotateAgain: { successor: token.replaced_by } };
+      // A concurrent retry of the same token replaced the successor first: this one just loses.
+      if (retried.moved_on) return { error: invalid() };
+    }
+  }
+  if (state === 'rotated' || state === 'revoked') return { error: invalid(), revokeFamily: token.grant_id };
+  return { error: invalid() };
+}
 
 /**
  * RFC 6749 §6 with rotation (RFC 9700 §4.14): each use retires the pair it came
- * with and mints a new one in the same family, in one transaction. A retired token
- * presented again revokes the family, unless LATCH_REFRESH_REUSE_GRACE allows a
- * retry of a rotation whose answer the client never received.
+ * with and issues a new one in the same family, in one statement; when that
+ * does not apply, refreshTokenProblem says what happens instead.
  */
 export const refreshTokenGrant: GrantHandler = async (ctx, params, { client }) => {
   assertGrantAllowed(client, 'refresh_token');
   const tokenDigest = digest(required(params, 'refresh_token'));
   const now = ctx.clock.now();
+  const request = { client, now, graceSeconds: ctx.config.refreshReuseGrace };
+  const rotation = { client, now, withRefresh: true };
 
-  // The common case, a live token and no narrowed scope, in one statement; anything else below.
-  if (params.scope === undefined) {
-    const pair = preparePair(ctx.config, client, now, true);
-    const rotated = await rotateRefreshTokenAtOnce(ctx.db, {
-      refreshDigest: tokenDigest,
-      clientUuid: client.id,
-      now,
-      pair: pair.stored as Required<PairToStore>,
-    });
-    if (rotated) return preparedResponse(pair, rotated.scope, now);
+  // Narrowing is judged against the scope granted, before the token is spent:
+  // a second statement, for this rare request only.
+  let scope: string | null = null;
+  if (params.scope !== undefined) {
+    const seen = await findRefreshToken(ctx.db, tokenDigest);
+    if (seen && seen.client_id === client.id && isLive(seen, client.status, now)) scope = narrowed(ctx, client, params.scope, seen.scope);
   }
 
-  const outcome: Outcome = await inTransaction(ctx.db, async (trx) => {
-    const retired = await retireRefreshToken(trx, tokenDigest, now);
-    if (retired) {
-      if (retired.client_id !== client.id || isExpired(retired.expires_at, now)) throw new OAuthError('invalid_grant', INVALID_REFRESH);
-      const tokens = await rotate(trx, ctx, client, retired, params.scope);
-      return { tokens };
-    }
-    const row = await findRefreshToken(trx, tokenDigest);
-    if (!row || row.client_id !== client.id) return { invalid: true };
-    if (row.revoked_at === null && row.rotated_at !== null && withinGrace(ctx, row.rotated_at, now) && row.replaced_by) {
-      const tokens = await rotateAgainInGrace(trx, ctx, client, row, params.scope);
-      if (tokens) return { tokens };
-    }
-    return { reuseOf: row.grant_id };
-  });
-
-  if ('tokens' in outcome) return outcome.tokens;
-  if ('reuseOf' in outcome) {
-    await inTransaction(ctx.db, (trx) => revokeGrants(trx, [outcome.reuseOf], now));
+  const result = await issuePair(ctx.config, rotation, (pair) =>
+    rotateRefreshToken(ctx.db, { now, clientUuid: client.id, tokenDigest, scope, pair }),
+  );
+  if (result.issued) return result.tokens;
+  // Null here would mean the statement and refreshTokenProblem disagree: refuse all the same.
+  let problem = refreshTokenProblem(result.state, request) ?? { error: invalid() };
+  if ('rotateAgain' in problem) {
+    const { successor } = problem.rotateAgain;
+    const retryScope = params.scope === undefined ? null : narrowed(ctx, client, params.scope, result.state!.scope);
+    const again = await issuePair(ctx.config, rotation, (pair) =>
+      rotateAgain(ctx.db, { now, clientUuid: client.id, tokenDigest, successor, scope: retryScope, pair }),
+    );
+    if (again.issued) return again.tokens;
+    problem = refreshTokenProblem(result.state, request, again.state) ?? { error: invalid() };
+  }
+  if ('rotateAgain' in problem) throw invalid();
+  if (problem.revokeFamily) {
+    const family = problem.revokeFamily;
+    await inTransaction(ctx.db, (trx) => revokeGrants(trx, [family], now));
     ctx.events?.refreshReuse?.();
   }
-  throw new OAuthError('invalid_grant', INVALID_REFRESH);
+  throw problem.error;
 };
 
-function isExpired(expiresAt: Date | null, now: Date): boolean {
-  return expiresAt !== null && expiresAt.getTime() <= now.getTime();
-}
-
-function withinGrace(ctx: GrantContext, rotatedAt: Date, now: Date): boolean {
-  return ctx.config.refreshReuseGrace > 0 && now.getTime() - rotatedAt.getTime() <= ctx.config.refreshReuseGrace * 1000;
-}
-
-async function rotate(
-  trx: Executor,
-  ctx: GrantContext,
-  client: Client,
-  from: { token_digest: string; grant_id: string; user_id: string | null; scope: string; access_token_digest: string | null },
-  requestedScope: string | undefined,
-): Promise<TokenResponse> {
-  const scope = resolveScope(ctx.config, client, requestedScope, parseScope(from.scope));
-  const now = ctx.clock.now();
-  if (from.access_token_digest) await revokeAccessToken(trx, from.access_token_digest, now);
-  const tokens = await mintTokens(trx, ctx.config, {
-    client,
-    userId: from.user_id,
-    scope,
-    now,
-    grantId: from.grant_id,
-    withRefresh: true,
-  });
-  await replaceSuccessor(trx, from.token_digest, null, digest(tokens.refresh_token!));
-  return tokens;
-}
-
-/**
- * A retry inside the grace window: allowed only while the successor is untouched
- * (the client never saw it), which it then replaces. Null means "treat as reuse".
- */
-async function rotateAgainInGrace(
-  trx: Executor,
-  ctx: GrantContext,
-  client: Client,
-  row: RefreshTokenView,
-  requestedScope: string | undefined,
-): Promise<TokenResponse | null> {
-  const successor = await findRefreshToken(trx, row.replaced_by!);
-  if (!successor || successor.rotated_at !== null || successor.revoked_at !== null) return null;
-  if (isExpired(row.expires_at, ctx.clock.now())) return null;
-  const now = ctx.clock.now();
-  await revokePairByRefresh(trx, successor.token_digest, now);
-  const scope = resolveScope(ctx.config, client, requestedScope, parseScope(row.scope));
-  const tokens = await mintTokens(trx, ctx.config, { client, userId: row.user_id, scope, now, grantId: row.grant_id, withRefresh: true });
-  const swapped = await replaceSuccessor(trx, row.token_digest, row.replaced_by, digest(tokens.refresh_token!));
-  if (!swapped) throw new OAuthError('invalid_grant', INVALID_REFRESH);
-  return tokens;
+function narrowed(ctx: GrantContext, client: Client, requested: string, granted: string): string {
+  return resolveScope(ctx.config, client, requested, parseScope(granted));
 }
