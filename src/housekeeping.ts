@@ -6,10 +6,13 @@ import { pruneExpired, type PruneCounts } from './store/prune.js';
 
 /** Revoked rows are kept this long after they end, for audits and reuse detection. */
 export const PRUNE_RETENTION_SECONDS = 24 * 3600;
+export const DEFAULT_AUDIT_RETENTION = 7776000;
 
-export function prune(db: Kysely<Database>, clock: Clock): Promise<PruneCounts> {
+/** `auditRetention`: seconds audit events are kept (LATCH_AUDIT_RETENTION). */
+export function prune(db: Kysely<Database>, clock: Clock, auditRetention = DEFAULT_AUDIT_RETENTION): Promise<PruneCounts> {
   const now = clock.now();
-  return pruneExpired(db, now, new Date(now.getTime() - PRUNE_RETENTION_SECONDS * 1000));
+  const ago = (seconds: number) => new Date(now.getTime() - seconds * 1000);
+  return pruneExpired(db, now, ago(PRUNE_RETENTION_SECONDS), undefined, ago(auditRetention));
 }
 
 /** Prunes every `intervalSeconds` (0: never); returns the function that stops it. */
@@ -18,6 +21,7 @@ export function startPruneTimer(
   db: Kysely<Database>,
   clock: Clock,
   log: FastifyBaseLogger,
+  auditRetention = DEFAULT_AUDIT_RETENTION,
 ): () => void {
   if (intervalSeconds <= 0) return () => {};
   let running = false;
@@ -25,7 +29,7 @@ export function startPruneTimer(
     if (running) return;
     running = true;
     try {
-      const counts = await prune(db, clock);
+      const counts = await prune(db, clock, auditRetention);
       log.info({ pruned: counts }, 'pruned expired rows');
     } catch (err) {
       log.warn({ err: { message: (err as Error).message } }, 'prune failed; will retry');

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   }
 
   const app = await buildApp({ config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), pool: handle.pool });
-  const stopPruning = startPruneTimer(config.pruneInterval, handle.db, systemClock, app.log);
+  const stopPruning = startPruneTimer(config.pruneInterval, handle.db, systemClock, app.log, config.auditRetention);
 
   try {
     await app.listen({ host: config.host, port: config.port });

@@ -2,6 +2,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { OAuthError } from '../oauth/errors.js';
 import { verifySignIn } from '../oauth/sign-in.js';
+import { recordAudit } from '../audit/record.js';
+import { auditContext } from '../web/audit-context.js';
 import { renderPage, safeReturnTo } from '../web/pages.js';
 import { checkCsrf, csrfToken, loadSession, signIn, signOut } from '../web/session.js';
 
@@ -38,11 +40,13 @@ export const loginRoutes: FastifyPluginAsync = async (app) => {
       user = await verifySignIn(app.deps.db, app.deps.clock, { username: username.trim(), password, ip: request.ip });
     } catch (err) {
       if (err instanceof OAuthError && err.code === 'rate_limited') {
+        await recordAudit(app.deps.db, { ...auditContext(request), at: app.deps.clock.now(), action: 'signin.failure', outcome: 'failure', target: username.trim().slice(0, 64), details: { reason: 'throttled' } });
         reply.headers(err.headers);
         return showLogin(request, reply, { returnTo, username, error: err.description }, 429);
       }
       throw err;
     }
+    await recordAudit(app.deps.db, { ...auditContext(request, user ?? undefined), at: app.deps.clock.now(), action: user ? 'signin.success' : 'signin.failure', outcome: user ? 'success' : 'failure', user, target: username.trim().slice(0, 64) });
     if (!user) return showLogin(request, reply, { returnTo, username, error: FAILED }, 401);
     await signIn(request, reply, user.id);
     return reply.redirect(returnTo, 303);
@@ -50,7 +54,9 @@ export const loginRoutes: FastifyPluginAsync = async (app) => {
 
   app.post(LOGOUT_PATH, { config: { page: true } }, async (request, reply) => {
     await checkCsrf(request, LOGOUT_PATH);
+    const session = await loadSession(request);
     await signOut(request, reply);
+    if (session) await recordAudit(app.deps.db, { ...auditContext(request, { id: session.userId, username: session.username }), at: app.deps.clock.now(), action: 'signout', user: { id: session.userId, username: session.username } });
     return reply.redirect('/', 303);
   });
 };

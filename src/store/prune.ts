@@ -8,6 +8,7 @@ export interface PruneCounts {
   grants: number;
   sessions: number;
   login_attempts: number;
+  audit_events: number;
 }
 
 /**
@@ -21,6 +22,8 @@ export async function pruneExpired(
   now: Date,
   cutoff: Date,
   batch = 1000,
+  /** Audit events older than this go too (LATCH_AUDIT_RETENTION); none when unset. */
+  auditCutoff?: Date,
 ): Promise<PruneCounts> {
   const counts: PruneCounts = {
     authorization_codes: 0,
@@ -29,6 +32,7 @@ export async function pruneExpired(
     grants: 0,
     sessions: 0,
     login_attempts: 0,
+    audit_events: 0,
   };
   const drain = async (table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>) => {
     for (;;) {
@@ -62,5 +66,6 @@ export async function pruneExpired(
   );
   await drain('sessions', 'id_digest', sql`expires_at < ${now}`);
   await drain('login_attempts', 'key', sql`first_failure_at < ${cutoff} and (blocked_until is null or blocked_until < ${now})`);
+  if (auditCutoff) await drain('audit_events', 'id', sql`at < ${auditCutoff}`);
   return counts;
 }
