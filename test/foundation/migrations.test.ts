@@ -6,6 +6,7 @@ import { testDatabase, type TestDatabase } from '../helpers/db.js';
 
 const TABLES = [
   'access_tokens',
+  'audit_events',
   'authorization_codes',
   'client_decisions',
   'clients',
@@ -68,7 +69,7 @@ describe('migrations', () => {
     const fresh = await openEmbedded(null);
     try {
       const results = await migrateToLatest(fresh.db);
-      expect(results.map((r) => [r.migrationName, r.status])).toEqual([['0001_initial', 'Success']]);
+      expect(results.map((r) => [r.migrationName, r.status])).toEqual([['0001_initial', 'Success'], ['0008_audit_events', 'Success']]);
       expect(await tablesOf(fresh.db)).toEqual(TABLES);
     } finally {
       await fresh.close();

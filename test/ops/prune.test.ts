@@ -99,6 +99,7 @@ describe('bin/latch prune', () => {
       grants: 1,
       sessions: 1,
       login_attempts: 1,
+      audit_events: 0,
     });
 
     expect(await exists('authorization_codes', oldCode)).toBe(false);
@@ -122,7 +123,7 @@ describe('bin/latch prune', () => {
 
     // A second run finds nothing more.
     const again = await cli(['prune', '--json'], { clock, openDb: async () => ({ ...t, close: async () => {} }) });
-    expect(Object.values(again.json.deleted)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(Object.values(again.json.deleted)).toEqual([0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('deletes in batches of the given size until nothing is left', async () => {
