@@ -70,7 +70,7 @@ export async function endPersonalToken(
   const now = clock.now();
   return inTransaction(db, async (trx) => {
     if (!(await revokePersonalToken(trx, client.id, tokenId, now, userId))) return false;
-    await recordAudit(trx, { ...audit, at: now, action: 'token.revoke', client, details: { token_id: tokenId, kind: 'personal' } });
+    await recordAudit(trx, { ...audit, at: now, action: 'token.revoke', client, details: { kind: 'personal', id: tokenId } });
     return true;
   });
 }
