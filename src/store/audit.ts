@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { AuditEventsTable } from '../db/schema.js';
-import type { Insertable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { Executor } from './executor.js';
 
 export type NewAuditRow = Insertable<AuditEventsTable>;
@@ -27,23 +27,12 @@ export interface AuditQuery {
   limit: number;
 }
 
-export interface AuditRow {
+/** A stored event as listings read it: ids as text, `at` also in microseconds, for the cursor. */
+export type AuditRow = Omit<Selectable<AuditEventsTable>, 'id' | 'details'> & {
   id: string;
-  at: Date;
-  /** `at` in microseconds since the epoch: the cursor keeps full precision. */
   at_micros: string;
-  actor_kind: AuditEventsTable['actor_kind'];
-  actor_id: string | null;
-  actor: string;
-  action: string;
-  target: string | null;
-  target_user_id: string | null;
-  target_client_id: string | null;
-  address: string | null;
-  user_agent: string | null;
-  outcome: 'success' | 'failure';
   details: Record<string, unknown>;
-}
+};
 
 const fromMicros = (micros: bigint) => sql`(timestamptz 'epoch' + ${micros.toString()}::bigint * interval '1 microsecond')`;
 

@@ -33,6 +33,22 @@ const nextOf = (html: string) => {
 };
 const audit = (query: string, who: SignedIn | null = asAdmin) => get(t, who, `/admin/audit${query}`);
 
+/** Follows the next links from `start`, calling `between` before each next page; every id seen, in order. */
+async function pageThrough(start: string, between: (next: string, shown: string[]) => Promise<void>) {
+  const seen: string[] = [];
+  let url: string | null = start;
+  let pages = 0;
+  while (url) {
+    const r = await get(t, asAdmin, url);
+    expect(r.statusCode).toBe(200);
+    seen.push(...idsOf(r.body));
+    pages++;
+    url = nextOf(r.body);
+    if (url) await between(url, seen);
+  }
+  return { seen, pages };
+}
+
 describe('who may see it', () => {
   it('is for administrators: others get the same 404 as /admin/apps, the signed-out the login page', async () => {
     expect((await audit('', asUser)).statusCode).toBe(404);
@@ -109,17 +125,9 @@ describe('filters', () => {
 describe('pagination', () => {
   it(`pages through ${BULK} events by next links, newest first, each once`, async () => {
     const total = Number((await sql<{ n: number }>`select count(*)::int as n from audit_events`.execute(t.db)).rows[0]!.n);
-    const seen: string[] = [];
-    let url: string | null = '/admin/audit';
-    let pages = 0;
-    while (url) {
-      const r = await get(t, asAdmin, url);
-      expect(r.statusCode).toBe(200);
-      seen.push(...idsOf(r.body));
-      url = nextOf(r.body);
-      if (url) expect(url).toMatch(/^\/admin\/audit\?after=\d+_\d+$/);
-      pages++;
-    }
+    const { seen, pages } = await pageThrough('/admin/audit', async (next) => {
+      expect(next).toMatch(/^\/admin\/audit\?after=\d+_\d+$/);
+    });
     expect(pages).toBe(Math.ceil(total / 50));
     expect(seen).toHaveLength(total);
     expect(new Set(seen).size).toBe(total);
@@ -130,23 +138,15 @@ describe('pagination', () => {
   it('keeps filters in the next link and stays stable when events are written between pages', async () => {
     const original = (await t.db.selectFrom('audit_events').select('id')
       .where('target_user_id', '=', bob.id).where('action', 'in', ['signin.success', 'signin.failure']).execute()).map((r) => String(r.id));
-    const seen: string[] = [];
-    let url: string | null = `/admin/audit?user=bob&action=signin.`;
     let round = 0;
-    while (url) {
-      const r = await get(t, asAdmin, url);
-      expect(r.statusCode).toBe(200);
-      seen.push(...idsOf(r.body));
-      url = nextOf(r.body);
-      if (url) expect(url).toContain('user=bob');
-      // Between pages: newer events for bob, and some at exactly the time of the last row shown.
-      if (round++ < 5) {
-        await insertMany(t, 20, t.clock.now(), [bob.id, bob.id]);
-        const last = seen[seen.length - 1]!;
-        await sql`insert into audit_events (at, actor_kind, actor, action, target_user_id, outcome)
-                  select at, 'user', 'bob', 'signin.success', target_user_id, 'success' from audit_events where id = ${last}::bigint`.execute(t.db);
-      }
-    }
+    const { seen } = await pageThrough('/admin/audit?user=bob&action=signin.', async (next, shown) => {
+      expect(next).toContain('user=bob');
+      // Between pages: newer events for bob, and one at exactly the time of the last row shown.
+      if (round++ >= 5) return;
+      await insertMany(t, 20, t.clock.now(), [bob.id, bob.id]);
+      await sql`insert into audit_events (at, actor_kind, actor, action, target_user_id, outcome)
+                select at, 'user', 'bob', 'signin.success', target_user_id, 'success' from audit_events where id = ${shown[shown.length - 1]!}::bigint`.execute(t.db);
+    });
     expect(new Set(seen).size).toBe(seen.length);
     for (const id of original) expect(seen).toContain(id);
   });
