@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
-import { makeClient, makeUser } from '../helpers/fixtures.js';
+import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
 import { byId, validApp } from '../console/helpers.js';
 import { cookiesFrom, field, form } from '../pages/helpers.js';
@@ -158,6 +158,26 @@ describe('consents', () => {
     const revoke = await postFrom(who, '/account/apps/revoke', { _csrf: who.csrf('/account/apps/revoke'), client_id: app.client_id });
     expect(revoke.statusCode).toBe(303);
     expect(await lastEvent(t, 'consent.revoke')).toMatchObject({ actor_id: user.id, target_user_id: user.id, target_client_id: app.client_id });
+  });
+});
+
+describe('token revocation by an app (RFC 7009)', () => {
+  it('records token.revoke by the app, from its address; an unknown token records nothing', async () => {
+    const app = await makeClient(t, { grantTypes: ['client_credentials'], redirectUris: [] });
+    await sql`update clients set status = 'active' where id = ${app.id}`.execute(t.db);
+    secrets.push(app.secret);
+    const auth = { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(app.client_id, app.secret) };
+    const issued = await t.app.inject({ method: 'POST', url: '/oauth/token', payload: 'grant_type=client_credentials', headers: auth });
+    expect(issued.statusCode).toBe(200);
+    const token = issued.json().access_token as string;
+    secrets.push(token);
+    const before = (await eventsOf(t, 'token.revoke')).length;
+    const unknown = await t.app.inject({ method: 'POST', url: '/oauth/revoke', payload: 'token=latch_at_unknown', headers: auth });
+    expect(unknown.statusCode).toBe(200);
+    expect((await eventsOf(t, 'token.revoke')).length).toBe(before);
+    const r = await t.app.inject({ method: 'POST', url: '/oauth/revoke', remoteAddress: '203.0.113.11', payload: `token=${token}`, headers: auth });
+    expect(r.statusCode).toBe(200);
+    expect(await lastEvent(t, 'token.revoke')).toMatchObject({ actor_kind: 'client', actor: app.client_id, actor_id: app.client_id, target_client_id: app.client_id, address: '203.0.113.11', details: { kind: 'access_token' } });
   });
 });
 
