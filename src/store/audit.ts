@@ -65,7 +65,7 @@ export async function listAuditEvents(db: Executor, q: AuditQuery): Promise<Audi
     query = query.where((eb) => eb.or([eb('target_user_id', '=', id), eb('actor_id', '=', id)]));
   }
   if (q.clientId) query = query.where('target_client_id', '=', q.clientId);
-  if (q.actions) query = query.where('action', 'in', q.actions.length > 0 ? [...q.actions] : ['']);
+  if (q.actions && q.actions.length > 0) query = query.where('action', 'in', [...q.actions]);
   if (q.since) query = query.where('at', '>=', q.since);
   if (q.until) query = query.where('at', '<', q.until);
   if (q.after) {

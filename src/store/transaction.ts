@@ -23,7 +23,8 @@ export async function inTransaction<T>(db: Executor, fn: (trx: Transaction<Datab
 
 /**
  * Runs `run` once `db`'s changes are committed: at once outside a transaction,
- * after the commit inside one inTransaction opened, never if it rolls back.
+ * after the commit inside one inTransaction opened, never if it rolls back
+ * (nor inside a transaction opened some other way, which cannot say when it commits).
  */
 export function afterCommit(db: Executor, run: () => void): void {
   const queue = db.isTransaction ? pending.get(db as Transaction<Database>) : undefined;
