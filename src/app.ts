@@ -31,6 +31,8 @@ import { adminRoutes } from './routes/admin.js';
 import { signupRoutes } from './routes/signup.js';
 import { rejectNul } from './web/reject-nul.js';
 import { setClientCacheClock } from './store/clients.js';
+import { setAuditLog } from './audit/record.js';
+import { auditRoutes } from './routes/audit.js';
 
 export interface AppDeps {
   config: Config;
@@ -102,6 +104,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   app.decorate('deps', deps);
   // Cached clients age by the app's clock, so tests move time instead of racing it.
   setClientCacheClock(deps.db, deps.clock);
+  // Audit events are also one structured log line each (audit: true), for log pipelines.
+  setAuditLog(app.log);
 
   // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');
@@ -134,5 +138,6 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(appRoutes);
   await app.register(adminRoutes);
   await app.register(signupRoutes);
+  await app.register(auditRoutes);
   return app;
 }

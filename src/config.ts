@@ -43,6 +43,7 @@ const env = z.object({
   LATCH_APP_APPROVAL: z.enum(['auto', 'manual'], { error: 'expected auto or manual' }).default('auto'),
   LATCH_SIGNUP: z.enum(['open', 'closed'], { error: 'expected open or closed' }).default('closed'),
   LATCH_PRUNE_INTERVAL: seconds('an interval').default(0),
+  LATCH_AUDIT_RETENTION: seconds('a retention').default(7776000),
   LATCH_TRUST_PROXY: z
     .string()
     .regex(
@@ -82,6 +83,8 @@ export interface Config {
   appApproval: 'auto' | 'manual';
   signup: 'open' | 'closed';
   pruneInterval: number;
+  /** Seconds audit events are kept; prune deletes older ones. */
+  auditRetention: number;
   logLevel: string;
   /**
    * Which X-Forwarded-For hops to believe when finding the client's address
@@ -134,6 +137,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     appApproval: e.LATCH_APP_APPROVAL,
     signup: e.LATCH_SIGNUP,
     pruneInterval: e.LATCH_PRUNE_INTERVAL,
+    auditRetention: e.LATCH_AUDIT_RETENTION,
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.LATCH_TRUST_PROXY),
     smtp: e.LATCH_SMTP_URL,

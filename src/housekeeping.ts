@@ -8,6 +8,7 @@ import { pruneExpired, pruneLoginAttempts, type PruneCounts } from './store/prun
 
 /** Revoked rows are kept this long after they end, for audits and reuse detection. */
 export const PRUNE_RETENTION_SECONDS = 24 * 3600;
+export const DEFAULT_AUDIT_RETENTION = 7776000;
 
 /**
  * How often sign-in and sign-up counters past their window are deleted, always:
@@ -16,9 +17,11 @@ export const PRUNE_RETENTION_SECONDS = 24 * 3600;
  */
 export const ATTEMPT_PRUNE_INTERVAL_SECONDS = 60;
 
-export function prune(db: Kysely<Database>, clock: Clock): Promise<PruneCounts> {
+/** `auditRetention`: seconds audit events are kept (LATCH_AUDIT_RETENTION). */
+export function prune(db: Kysely<Database>, clock: Clock, auditRetention = DEFAULT_AUDIT_RETENTION): Promise<PruneCounts> {
   const now = clock.now();
-  return pruneExpired(db, now, new Date(now.getTime() - PRUNE_RETENTION_SECONDS * 1000));
+  const ago = (seconds: number) => new Date(now.getTime() - seconds * 1000);
+  return pruneExpired(db, now, ago(PRUNE_RETENTION_SECONDS), undefined, ago(auditRetention));
 }
 
 /** The server's background work: counters always, everything else every LATCH_PRUNE_INTERVAL seconds (0: never). */
@@ -27,8 +30,9 @@ export function startHousekeeping(
   db: Kysely<Database>,
   clock: Clock,
   log: FastifyBaseLogger,
+  auditRetention = DEFAULT_AUDIT_RETENTION,
 ): () => void {
-  const stopPruning = startPruneTimer(pruneIntervalSeconds, db, clock, log);
+  const stopPruning = startPruneTimer(pruneIntervalSeconds, db, clock, log, auditRetention);
   const stopAttempts = every(ATTEMPT_PRUNE_INTERVAL_SECONDS, log, async () => {
     const now = clock.now();
     const n = await pruneLoginAttempts(db, now, addSeconds(now, -LONGEST_ATTEMPT_WINDOW_SECONDS));
@@ -46,9 +50,10 @@ export function startPruneTimer(
   db: Kysely<Database>,
   clock: Clock,
   log: FastifyBaseLogger,
+  auditRetention = DEFAULT_AUDIT_RETENTION,
 ): () => void {
   return every(intervalSeconds, log, async () => {
-    const counts = await prune(db, clock);
+    const counts = await prune(db, clock, auditRetention);
     log.info({ pruned: counts }, 'pruned expired rows');
   });
 }

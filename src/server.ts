@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     { config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), pool: handle.pool },
     { logger: loggerOptions(config.logLevel, interactive) },
   );
-  const stopPruning = startHousekeeping(config.pruneInterval, handle.db, systemClock, app.log);
+  const stopPruning = startHousekeeping(config.pruneInterval, handle.db, systemClock, app.log, config.auditRetention);
   // A client suspended or re-keyed anywhere (another instance, the CLI) is seen here at once.
   const clientChanges = watchClientChanges(handle, app.log);
 

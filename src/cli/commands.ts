@@ -6,16 +6,18 @@ import {
   decideClient,
   parseScopeList,
   registerClient,
+  removeClient,
   rotateClientSecret,
   updateClientSettings,
   type Decision,
 } from '../manage/clients.js';
-import { createPersonalToken } from '../manage/personal-tokens.js';
+import { createPersonalToken, endPersonalToken } from '../manage/personal-tokens.js';
 import * as clients from '../store/clients.js';
-import { listPersonalTokens, revokePersonalToken } from '../store/personal-tokens.js';
+import { listPersonalTokens } from '../store/personal-tokens.js';
 import { findUserByUsername } from '../store/users.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { prune } from '../housekeeping.js';
+import { auditEventJson, findAuditEvents } from '../audit/query.js';
 import { CliError, readSecret } from './io.js';
 import type { CliContext } from './main.js';
 
@@ -311,7 +313,7 @@ export const COMMANDS: Record<string, Command> = {
     options: {},
     async run(ctx) {
       const client = await clientArg(ctx);
-      await clients.deleteClient(ctx.db, client.client_id);
+      await removeClient(ctx.db, ctx.clock, client);
       ctx.print({ client_id: client.client_id, deleted: true }, `deleted ${client.client_id}`);
     },
   },
@@ -375,7 +377,7 @@ export const COMMANDS: Record<string, Command> = {
       const tokenId = ctx.positionals[0]!;
       if (!/^[0-9a-f-]{36}$/i.test(tokenId)) throw new CliError(`"${tokenId}" is not a token id (see latch token list)`, 2);
       const client = await clientOption(ctx);
-      const revoked = await revokePersonalToken(ctx.db, client.id, tokenId, ctx.clock.now());
+      const revoked = await endPersonalToken(ctx.db, ctx.clock, client, tokenId);
       if (!revoked) throw new CliError(`no live personal token ${tokenId} for that client`);
       ctx.print({ id: tokenId, revoked: true }, `revoked ${tokenId}`);
     },
@@ -383,15 +385,45 @@ export const COMMANDS: Record<string, Command> = {
 
   prune: {
     usage: '',
-    summary: 'Deletes expired codes and sessions, and tokens expired or revoked over a day ago, in small batches.',
+    summary: 'Deletes expired codes and sessions, tokens expired or revoked over a day ago, and audit events older than LATCH_AUDIT_RETENTION, in small batches.',
     options: {},
     async run(ctx) {
-      const counts = await prune(ctx.db, ctx.clock);
+      const counts = await prune(ctx.db, ctx.clock, ctx.config.auditRetention);
       ctx.print(
         { deleted: counts },
         Object.entries(counts)
           .map(([k, v]) => `${k}: ${v}`)
           .join('\n'),
+      );
+    },
+  },
+
+  // ---- audit log (src/audit/) ----
+  audit: {
+    usage: '[--since S] [--until S] [--user U] [--client ID] [--action A] [--limit N] [--after CURSOR] [--json]',
+    summary:
+      'Lists audit events, newest first (default 100). S: epoch seconds, an age (30m, 24h, 7d), a date or a date and time (UTC). ' +
+      '--user takes a username or user id; --action an action (signin.failure) or a group (signin.). --after continues from the cursor a previous page printed.',
+    options: {
+      since: { type: 'string' },
+      until: { type: 'string' },
+      user: { type: 'string' },
+      client: { type: 'string' },
+      action: { type: 'string' },
+      limit: { type: 'string' },
+      after: { type: 'string' },
+    },
+    async run(ctx) {
+      const filters = { since: str(ctx, 'since'), until: str(ctx, 'until'), user: str(ctx, 'user'), client: str(ctx, 'client'), action: str(ctx, 'action'), limit: str(ctx, 'limit'), after: str(ctx, 'after') };
+      const page = await findAuditEvents(ctx.db, ctx.clock, filters, 100);
+      const events = page.events.map(auditEventJson);
+      const rows = page.events.map((e) =>
+        [e.at.toISOString().slice(0, 19) + 'Z', e.actor.padEnd(14), e.action.padEnd(21), (e.target ?? '-').padEnd(24), (e.address ?? '-').padEnd(15), e.outcome].join('  '),
+      );
+      const header = ['time'.padEnd(20), 'actor'.padEnd(14), 'action'.padEnd(21), 'target'.padEnd(24), 'address'.padEnd(15), 'outcome'].join('  ');
+      ctx.print(
+        { events, next: page.next },
+        events.length === 0 ? 'no events' : [header, ...rows, ...(page.next ? [`(more: --after ${page.next})`] : [])].join('\n'),
       );
     },
   },

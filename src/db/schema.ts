@@ -139,6 +139,24 @@ export interface MailOutboxTable {
   given_up_at: Timestamp | null;
 }
 
+export type AuditActorKind = 'user' | 'operator' | 'anonymous' | 'client';
+
+export interface AuditEventsTable {
+  id: Generated<string>;
+  at: Timestamp;
+  actor_kind: AuditActorKind;
+  actor_id: string | null;
+  actor: string;
+  action: string;
+  target: string | null;
+  target_user_id: string | null;
+  target_client_id: string | null;
+  address: string | null;
+  user_agent: string | null;
+  outcome: 'success' | 'failure';
+  details: ColumnType<Record<string, unknown>, string, string>;
+}
+
 export interface Database {
   users: UsersTable;
   clients: ClientsTable;
@@ -151,6 +169,7 @@ export interface Database {
   sessions: SessionsTable;
   login_attempts: LoginAttemptsTable;
   mail_outbox: MailOutboxTable;
+  audit_events: AuditEventsTable;
 }
 
 export type User = Selectable<UsersTable>;

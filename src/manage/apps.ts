@@ -4,19 +4,21 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { OAuthError } from '../oauth/errors.js';
 import * as clients from '../store/clients.js';
-import { listPersonalTokens, revokePersonalToken } from '../store/personal-tokens.js';
+import { listPersonalTokens } from '../store/personal-tokens.js';
 import { inTransaction } from '../store/transaction.js';
 import {
   adminOnlyProblems,
   decideClient,
   registerClient,
+  removeClient,
   rotateClientSecret,
   updateClientSettings,
   type ClientInput,
   type Decision,
   type RegisteredClient,
 } from './clients.js';
-import { createPersonalToken, type PersonalToken } from './personal-tokens.js';
+import type { AuditContext } from '../audit/events.js';
+import { createPersonalToken, endPersonalToken, type PersonalToken } from './personal-tokens.js';
 import { ValidationError } from './validation.js';
 
 /**
@@ -79,9 +81,9 @@ function assertMayEnable(actor: Actor, before: Client | null, input: Partial<Cli
 }
 
 /** Registers an app owned by the acting user. */
-export async function registerApp({ db, clock, config }: Deps, actor: Actor, input: ClientInput): Promise<RegisteredClient> {
+export async function registerApp({ db, clock, config }: Deps, actor: Actor, input: ClientInput, audit: AuditContext): Promise<RegisteredClient> {
   assertMayEnable(actor, null, input);
-  return registerClient(db, clock, config, { ...input, ownerId: actor.userId });
+  return registerClient(db, clock, config, { ...input, ownerId: actor.userId }, audit);
 }
 
 /**
@@ -111,11 +113,12 @@ export async function editApp(
   actor: Actor,
   clientId: string,
   input: Omit<Partial<ClientInput>, 'confidential'>,
+  audit: AuditContext,
 ): Promise<{ before: Client; after: Client }> {
   const before = await findAppFor(db, actor, clientId);
   assertMayEnable(actor, before, input);
   return inTransaction(db, async (trx) => {
-    const updated = await updateClientSettings(trx, clock, config, before, input);
+    const updated = await updateClientSettings(trx, clock, config, before, input, audit);
     const review =
       config.appApproval === 'manual' &&
       !actor.isAdmin &&
@@ -127,16 +130,16 @@ export async function editApp(
 }
 
 /** A new secret, returned once; the old one stops working at once. */
-export async function rotateAppSecret({ db, clock }: Deps, actor: Actor, clientId: string) {
+export async function rotateAppSecret({ db, clock }: Deps, actor: Actor, clientId: string, audit: AuditContext) {
   const client = await findAppFor(db, actor, clientId);
   if (!client.is_confidential) throw new OAuthError('invalid_request', 'This app is public: it has no secret to rotate');
-  return { client, secret: await rotateClientSecret(db, clock, client) };
+  return { client, secret: await rotateClientSecret(db, clock, client, audit) };
 }
 
-/** Deletes the app; the foreign keys' cascade ends every code, grant, token and consent it had. */
-export async function deleteApp(db: Kysely<Database>, actor: Actor, clientId: string): Promise<void> {
+/** Deletes the app with everything it had (removeClient). */
+export async function deleteApp({ db, clock }: Pick<Deps, 'db' | 'clock'>, actor: Actor, clientId: string, audit: AuditContext): Promise<void> {
   const client = await findAppFor(db, actor, clientId);
-  await clients.deleteClient(db, client.client_id);
+  await removeClient(db, clock, client, audit);
 }
 
 /** A test token bound to the acting user and the app; the token is returned once. */
@@ -154,10 +157,10 @@ export async function createTestToken(
 }
 
 /** Ends one test token of the app; an id that is malformed, unknown or someone else's is a 404. */
-export async function revokeTestToken({ db, clock }: Deps, actor: Actor, clientId: string, tokenId: string): Promise<Client> {
+export async function revokeTestToken({ db, clock }: Deps, actor: Actor, clientId: string, tokenId: string, audit: AuditContext): Promise<Client> {
   const client = await findAppFor(db, actor, clientId);
   if (!UUID.test(tokenId)) throw new OAuthError('not_found', 'No such token', { status: 404 });
-  const revoked = await revokePersonalToken(db, client.id, tokenId, clock.now(), actor.isAdmin ? undefined : actor.userId);
+  const revoked = await endPersonalToken(db, clock, client, tokenId, audit, actor.isAdmin ? undefined : actor.userId);
   if (!revoked) throw new OAuthError('not_found', 'No such live token', { status: 404 });
   return client;
 }
@@ -178,8 +181,9 @@ export async function decideApp(
   clientId: string,
   decision: string,
   reason: string | null,
+  audit: AuditContext,
 ): Promise<Client> {
   if (!admin.isAdmin || !(DECISIONS as readonly string[]).includes(decision)) throw new OAuthError('not_found', 'No such page', { status: 404 });
   const client = await findAppFor(db, admin, clientId);
-  return decideClient(db, clock, client, decision as Decision, { userId: admin.userId, reason });
+  return decideClient(db, clock, client, decision as Decision, { userId: admin.userId, reason }, audit);
 }

@@ -8,6 +8,8 @@ import { parseScope } from '../oauth/scopes.js';
 import * as clients from '../store/clients.js';
 import { revokeClientTokens } from '../store/grants.js';
 import { inTransaction } from '../store/transaction.js';
+import { OPERATOR, type AuditContext } from '../audit/events.js';
+import { recordAudit } from '../audit/record.js';
 import { redirectUriProblem } from './redirect-uris.js';
 import { ValidationError } from './validation.js';
 
@@ -149,23 +151,28 @@ export async function registerClient(
   clock: Clock,
   config: Config,
   input: ClientInput & { ownerId?: string | null },
+  audit: AuditContext = OPERATOR,
 ): Promise<RegisteredClient> {
   const confidential = input.confidential ?? true;
   const valid = validateClient(config, input, confidential);
   const secret = confidential ? newSecret(PREFIX.clientSecret) : null;
   const now = clock.now();
   const status: ClientStatus = config.appApproval === 'manual' ? 'pending' : 'active';
-  const client = await clients.insertClient(db, {
-    id: randomUUID(),
-    client_id: newClientId(),
-    secret_digest: secret ? digest(secret) : null,
-    ...valid,
-    owner_id: input.ownerId ?? null,
-    status,
-    status_reason: null,
-    is_confidential: confidential,
-    created_at: now,
-    updated_at: now,
+  const client = await inTransaction(db, async (trx) => {
+    const inserted = await clients.insertClient(trx, {
+      id: randomUUID(),
+      client_id: newClientId(),
+      secret_digest: secret ? digest(secret) : null,
+      ...valid,
+      owner_id: input.ownerId ?? null,
+      status,
+      status_reason: null,
+      is_confidential: confidential,
+      created_at: now,
+      updated_at: now,
+    });
+    await recordAudit(trx, { ...audit, at: now, action: 'client.create', client: inserted, details: { name: inserted.name, status } });
+    return inserted;
   });
   return { client, secret };
 }
@@ -176,6 +183,7 @@ export async function updateClientSettings(
   config: Config,
   client: Client,
   input: Partial<ClientInput>,
+  audit: AuditContext = OPERATOR,
 ): Promise<Client> {
   const valid = validateClient(
     config,
@@ -193,17 +201,39 @@ export async function updateClientSettings(
     },
     client.is_confidential,
   );
-  const updated = await clients.updateClient(db, client.client_id, valid, clock.now());
-  if (!updated) throw new ValidationError({ client: 'no longer exists' });
-  return updated;
+  const now = clock.now();
+  return inTransaction(db, async (trx) => {
+    const updated = await clients.updateClient(trx, client.client_id, valid, now);
+    if (!updated) throw new ValidationError({ client: 'no longer exists' });
+    await recordAudit(trx, { ...audit, at: now, action: 'client.update', client, details: { changed: changedSettings(client, updated) } });
+    return updated;
+  });
+}
+
+/** The names of the settings an update changed (never their values: a name is enough to answer "who changed what"). */
+function changedSettings(before: Client, after: Client): string[] {
+  const keys = ['name', 'description', 'website', 'redirect_uris', 'scopes', 'grant_types', 'skip_consent', 'access_token_ttl', 'refresh_token_ttl'] as const;
+  return keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
 /** A new secret replaces the old one at once; returns it to be shown once. */
-export async function rotateClientSecret(db: Kysely<Database>, clock: Clock, client: Client): Promise<string> {
+export async function rotateClientSecret(db: Kysely<Database>, clock: Clock, client: Client, audit: AuditContext = OPERATOR): Promise<string> {
   if (!client.is_confidential) throw new ValidationError({ client: 'is public and has no secret' });
   const secret = newSecret(PREFIX.clientSecret);
-  await clients.updateClient(db, client.client_id, { secret_digest: digest(secret) }, clock.now());
+  const now = clock.now();
+  await inTransaction(db, async (trx) => {
+    await clients.updateClient(trx, client.client_id, { secret_digest: digest(secret) }, now);
+    await recordAudit(trx, { ...audit, at: now, action: 'client.rotate_secret', client });
+  });
   return secret;
+}
+
+/** Deletes a client; the foreign keys' cascade ends every code, grant, token and consent it had. */
+export async function removeClient(db: Kysely<Database>, clock: Clock, client: Client, audit: AuditContext = OPERATOR): Promise<void> {
+  await inTransaction(db, async (trx) => {
+    await clients.deleteClient(trx, client.client_id);
+    await recordAudit(trx, { ...audit, at: clock.now(), action: 'client.delete', client, details: { name: client.name } });
+  });
 }
 
 export type Decision = 'approve' | 'deny' | 'suspend' | 'reinstate';
@@ -225,6 +255,7 @@ export async function decideClient(
   client: Client,
   decision: Decision,
   by: { userId: string | null; reason?: string | null },
+  audit: AuditContext = OPERATOR,
 ): Promise<Client> {
   const rule = NEXT_STATUS[decision];
   if (!rule.from.includes(client.status)) {
@@ -238,6 +269,7 @@ export async function decideClient(
     if (!updated) throw new ValidationError({ client: 'no longer exists' });
     await clients.recordDecision(trx, { client_id: client.id, decision, reason, decided_by: by.userId, decided_at: now });
     if (rule.to !== 'active') await revokeClientTokens(trx, client.id, now);
+    await recordAudit(trx, { ...audit, at: now, action: `client.${decision}`, client, details: { from: client.status, to: rule.to, reason } });
     return updated;
   });
 }

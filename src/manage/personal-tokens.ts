@@ -5,7 +5,10 @@ import type { Config } from '../config.js';
 import { addSeconds } from '../clock.js';
 import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
 import { formatScope, isSubset } from '../oauth/scopes.js';
-import { insertPersonalToken } from '../store/personal-tokens.js';
+import { insertPersonalToken, revokePersonalToken } from '../store/personal-tokens.js';
+import { inTransaction } from '../store/transaction.js';
+import { OPERATOR, type AuditContext } from '../audit/events.js';
+import { recordAudit } from '../audit/record.js';
 import { ValidationError } from './validation.js';
 
 export interface PersonalToken {
@@ -48,4 +51,24 @@ export async function createPersonalToken(
     created_at: now,
   });
   return { id, token, scope, expires_at: expiresAt };
+}
+
+/**
+ * Ends one live personal token of `client` (only `userId`'s when given) and
+ * records it; false when there is no such live token.
+ */
+export async function endPersonalToken(
+  db: Kysely<Database>,
+  clock: Clock,
+  client: Client,
+  tokenId: string,
+  audit: AuditContext = OPERATOR,
+  userId?: string,
+): Promise<boolean> {
+  const now = clock.now();
+  return inTransaction(db, async (trx) => {
+    if (!(await revokePersonalToken(trx, client.id, tokenId, now, userId))) return false;
+    await recordAudit(trx, { ...audit, at: now, action: 'token.revoke', client, details: { kind: 'personal', id: tokenId } });
+    return true;
+  });
 }

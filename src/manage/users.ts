@@ -4,6 +4,9 @@ import type { Database, User } from '../db/schema.js';
 import type { Clock } from '../clock.js';
 import { hashPassword } from '../crypto/passwords.js';
 import { insertUser } from '../store/users.js';
+import { OPERATOR, type AuditContext } from '../audit/events.js';
+import { recordAudit } from '../audit/record.js';
+import { inTransaction } from '../store/transaction.js';
 import { ValidationError } from './validation.js';
 
 export const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
@@ -25,7 +28,7 @@ export interface NewUserInput {
   isAdmin?: boolean;
 }
 
-export async function createUser(db: Kysely<Database>, clock: Clock, input: NewUserInput): Promise<User> {
+export async function createUser(db: Kysely<Database>, clock: Clock, input: NewUserInput, audit: AuditContext = OPERATOR): Promise<User> {
   const problems: Record<string, string> = {};
   if (!USERNAME.test(input.username)) {
     problems.username = 'must be 1-64 letters, digits or . _ @ + -, starting with a letter or digit';
@@ -38,14 +41,19 @@ export async function createUser(db: Kysely<Database>, clock: Clock, input: NewU
     if (p) problems.password = p;
   }
   if (Object.keys(problems).length > 0) throw new ValidationError(problems);
-  const user = await insertUser(db, {
-    id: randomUUID(),
-    username: input.username,
-    email: input.email ?? null,
-    passwordHash: await hashPassword(input.password),
-    isAdmin: input.isAdmin ?? false,
-    createdAt: clock.now(),
+  const passwordHash = await hashPassword(input.password);
+  const now = clock.now();
+  return inTransaction(db, async (trx) => {
+    const user = await insertUser(trx, {
+      id: randomUUID(),
+      username: input.username,
+      email: input.email ?? null,
+      passwordHash,
+      isAdmin: input.isAdmin ?? false,
+      createdAt: now,
+    });
+    if (!user) throw new ValidationError({ username: 'is already taken' });
+    await recordAudit(trx, { ...audit, at: now, action: 'user.create', user, details: { admin: user.is_admin } });
+    return user;
   });
-  if (!user) throw new ValidationError({ username: 'is already taken' });
-  return user;
 }

@@ -17,6 +17,8 @@ import { findRegisteredRedirectUri } from './redirect-match.js';
 import { formatScope, parseScope } from './scopes.js';
 import { CODE_CHALLENGE } from './pkce.js';
 import { resolveScope } from './grants/shared.js';
+import { ANONYMOUS, type AuditContext } from '../audit/events.js';
+import { recordAudit } from '../audit/record.js';
 
 /** The parameters of RFC 6749 §4.1.1 / §4.2.1 and RFC 7636 §4.3 that latch reads; others are ignored. */
 export const AUTHORIZATION_PARAMS = [
@@ -75,6 +77,7 @@ export async function authorize(
   raw: Record<string, unknown>,
   userId: string | null,
   decision?: Decision,
+  audit: AuditContext = ANONYMOUS,
 ): Promise<AuthorizationOutcome> {
   const target = await resolveTarget(deps.db, raw);
   let request: AuthorizationRequest;
@@ -93,7 +96,7 @@ export async function authorize(
       const owner = request.client.owner_id ? ((await findUserById(deps.db, request.client.owner_id))?.username ?? null) : null;
       return { kind: 'consent', request, owner, newScopes };
     }
-    return await issue(deps, request, userId, newScopes.length > 0 ? [...remembered, ...newScopes] : null);
+    return await issue(deps, request, userId, newScopes.length > 0 ? [...remembered, ...newScopes] : null, audit);
   } catch (err) {
     return errorResponse(deps.config, request, err);
   }
@@ -216,6 +219,7 @@ async function issue(
   request: AuthorizationRequest,
   userId: string,
   consentScope: string[] | null,
+  audit: AuditContext,
 ): Promise<AuthorizationOutcome> {
   const now = deps.clock.now();
   const { client } = request;
@@ -223,6 +227,7 @@ async function issue(
   return inTransaction(deps.db, async (trx) => {
     // Skip-consent clients are still recorded, so the user can see and revoke them.
     if (consentScope) await saveConsent(trx, userId, client.id, formatScope(consentScope), now);
+    if (consentScope) await recordAudit(trx, { ...audit, at: now, action: 'consent.grant', user: { id: userId }, client, details: { scope: formatScope(consentScope) } });
 
     if (request.responseType === 'token') {
       const token = await mintAccessToken(trx, deps.config, { client, userId, scope, now });

@@ -6,6 +6,8 @@ import { findAccessToken, revokePairByAccess } from '../store/access-tokens.js';
 import { revokeGrants } from '../store/grants.js';
 import { findRefreshToken, revokePairByRefresh } from '../store/refresh-tokens.js';
 import { inTransaction } from '../store/transaction.js';
+import { ANONYMOUS, type AuditContext } from '../audit/events.js';
+import { recordAudit } from '../audit/record.js';
 import type { AuthenticatedClient } from './client-auth.js';
 import { OAuthError } from './errors.js';
 import { required, type Params } from './params.js';
@@ -17,14 +19,17 @@ const notYours = () => new OAuthError('unauthorized_client', 'You are not author
  * succeed silently; another client's token is refused. Revoking either token of a
  * pair ends both; revoking a refresh token ends its whole family.
  */
-export async function revokeToken(db: Kysely<Database>, clock: Clock, params: Params, { client }: AuthenticatedClient): Promise<void> {
+export async function revokeToken(db: Kysely<Database>, clock: Clock, params: Params, { client }: AuthenticatedClient, audit: AuditContext = ANONYMOUS): Promise<void> {
   const tokenDigest = digest(required(params, 'token'));
   const now = clock.now();
   const refreshFirst = params.token_type_hint === 'refresh_token';
   const lookups = refreshFirst ? [revokeRefresh, revokeAccess] : [revokeAccess, revokeRefresh];
   await inTransaction(db, async (trx) => {
     for (const attempt of lookups) {
-      if (await attempt(trx, tokenDigest, client.id, now)) return;
+      if (!(await attempt(trx, tokenDigest, client.id, now))) continue;
+      const kind = attempt === revokeRefresh ? 'refresh_token' : 'access_token';
+      await recordAudit(trx, { ...audit, actor: { kind: 'client', clientId: client.client_id }, at: now, action: 'token.revoke', client, details: { kind } });
+      return;
     }
   });
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { listAuthorizedApps, revokeAuthorization } from '../manage/authorized-apps.js';
 import { OAuthError } from '../oauth/errors.js';
 import { parseScope } from '../oauth/scopes.js';
+import { auditContext } from '../web/audit-context.js';
 import { renderPage } from '../web/pages.js';
 import { describeScope } from '../web/scope-descriptions.js';
 import { checkCsrf, csrfToken, loadSession, requireUser } from '../web/session.js';
@@ -40,7 +41,7 @@ export const accountRoutes: FastifyPluginAsync = async (app) => {
     await checkCsrf(request, REVOKE_PATH);
     const parsed = revokeForm.safeParse(request.body);
     if (!parsed.success) throw new OAuthError('invalid_request', 'The form names no application');
-    const found = await revokeAuthorization(app.deps.db, app.deps.clock, request.latchSession!.userId, parsed.data.client_id);
+    const found = await revokeAuthorization(app.deps.db, app.deps.clock, request.latchSession!.userId, parsed.data.client_id, auditContext(request));
     if (!found) throw new OAuthError('not_found', 'No such application');
     return reply.redirect(APPS_PATH, 303);
   });

@@ -4,6 +4,7 @@ import { appsByStatus, decideApp } from '../manage/apps.js';
 import type { Decision } from '../manage/clients.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
+import { auditContext } from '../web/audit-context.js';
 import { consolePage } from '../web/console-page.js';
 import { checkCsrf, csrfToken, requireAdmin } from '../web/session.js';
 
@@ -46,7 +47,7 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
     if (!form.success) throw new OAuthError('invalid_request', 'The form was malformed; reload the page and try again');
     const admin = { userId: request.latchSession!.userId, isAdmin: request.latchSession!.isAdmin };
     try {
-      const client = await decideApp(app.deps, admin, p.data.clientId, p.data.decision, form.data.reason ?? null);
+      const client = await decideApp(app.deps, admin, p.data.clientId, p.data.decision, form.data.reason ?? null, auditContext(request));
       return reply.redirect(`/admin/apps#app-${client.client_id}`, 303);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;

@@ -26,6 +26,7 @@ import {
   valuesFromClient,
   type AppFormValues,
 } from '../web/app-form.js';
+import { auditContext } from '../web/audit-context.js';
 import { consolePage } from '../web/console-page.js';
 import { checkCsrf, csrfToken, requireUser } from '../web/session.js';
 
@@ -143,7 +144,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     const values = valuesFromBody(parse(appFormBody, request.body));
     try {
       const actor = actorOf(request);
-      const { client, secret } = await registerApp(deps, actor, clientInput(values, actor.isAdmin));
+      const { client, secret } = await registerApp(deps, actor, clientInput(values, actor.isAdmin), auditContext(request));
       return consolePage(request, reply, 'console/credentials', { title: 'App registered', client, secret, created: true }, 201);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
@@ -172,7 +173,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     // The type is fixed at registration: a public app has no secret to turn confidential with.
     const { confidential: _fixed, ...input } = clientInput(values, actorOf(request).isAdmin);
     try {
-      const { before, after } = await editApp(deps, actorOf(request), clientId, input);
+      const { before, after } = await editApp(deps, actorOf(request), clientId, input, auditContext(request));
       const notice = after.status === 'pending' && before.status !== 'pending' ? 'review' : 'saved';
       return reply.redirect(`/apps/${after.client_id}?notice=${notice}`, 303);
     } catch (err) {
@@ -190,7 +191,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/apps/:clientId/secret', opts, async (request, reply) => {
     await checkCsrf(request);
-    const { client, secret } = await rotateAppSecret(deps, actorOf(request), parse(params, request.params).clientId);
+    const { client, secret } = await rotateAppSecret(deps, actorOf(request), parse(params, request.params).clientId, auditContext(request));
     return consolePage(request, reply, 'console/credentials', { title: 'New client secret', client, secret, created: false });
   });
 
@@ -202,7 +203,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/apps/:clientId/delete', opts, async (request, reply) => {
     await checkCsrf(request);
-    await deleteApp(db, actorOf(request), parse(params, request.params).clientId);
+    await deleteApp(deps, actorOf(request), parse(params, request.params).clientId, auditContext(request));
     return reply.redirect('/apps', 303);
   });
 
@@ -226,7 +227,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
   app.post('/apps/:clientId/tokens/:tokenId/revoke', opts, async (request, reply) => {
     await checkCsrf(request);
     const p = parse(tokenParams, request.params);
-    const client = await revokeTestToken(deps, actorOf(request), p.clientId, p.tokenId);
+    const client = await revokeTestToken(deps, actorOf(request), p.clientId, p.tokenId, auditContext(request));
     return reply.redirect(`/apps/${client.client_id}?notice=revoked`, 303);
   });
 };

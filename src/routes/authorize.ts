@@ -5,6 +5,7 @@ import { OOB_URI } from '../manage/redirect-uris.js';
 import { describeScope } from '../web/scope-descriptions.js';
 import { checkCsrf, csrfToken, loadSession } from '../web/session.js';
 import { renderPage } from '../web/pages.js';
+import { auditContext } from '../web/audit-context.js';
 
 export const AUTHORIZE_PATH = '/oauth/authorize';
 
@@ -40,7 +41,7 @@ const asParams = (value: unknown): Record<string, unknown> =>
 
 async function respond(request: FastifyRequest, reply: FastifyReply, params: Record<string, unknown>, decision: Decision | undefined) {
   const session = await loadSession(request);
-  const outcome: AuthorizationOutcome = await authorize(request.server.deps, params, session?.userId ?? null, decision);
+  const outcome: AuthorizationOutcome = await authorize(request.server.deps, params, session?.userId ?? null, decision, auditContext(request));
   // RFC 9700 §4.12: a POST must not be replayed to the client by a 307.
   const status = request.method === 'POST' ? 303 : 302;
   switch (outcome.kind) {

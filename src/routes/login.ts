@@ -2,6 +2,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { OAuthError } from '../oauth/errors.js';
 import { verifySignIn } from '../accounts/sign-in.js';
+import { recordAudit } from '../audit/record.js';
+import { auditContext } from '../web/audit-context.js';
 import { renderPage, safeReturnTo } from '../web/pages.js';
 import { checkCsrf, csrfToken, loadSession, signIn, signOut } from '../web/session.js';
 
@@ -35,7 +37,8 @@ export const loginRoutes: FastifyPluginAsync = async (app) => {
     }
     let user;
     try {
-      user = await verifySignIn(app.deps.db, app.deps.clock, { username: username.trim(), password, ip: request.ip });
+      const agent = request.headers['user-agent'];
+      user = await verifySignIn(app.deps.db, app.deps.clock, { username: username.trim(), password, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null });
     } catch (err) {
       if (err instanceof OAuthError && err.code === 'rate_limited') {
         reply.headers(err.headers);
@@ -50,7 +53,9 @@ export const loginRoutes: FastifyPluginAsync = async (app) => {
 
   app.post(LOGOUT_PATH, { config: { page: true } }, async (request, reply) => {
     await checkCsrf(request, LOGOUT_PATH);
+    const session = await loadSession(request);
     await signOut(request, reply);
+    if (session) await recordAudit(app.deps.db, { ...auditContext(request, { id: session.userId, username: session.username }), at: app.deps.clock.now(), action: 'signout', user: { id: session.userId, username: session.username } });
     return reply.redirect('/', 303);
   });
 };

@@ -4,6 +4,7 @@ import { createUser, MIN_PASSWORD_LENGTH } from '../manage/users.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
 import { admitSignup } from '../accounts/throttle.js';
+import { auditContext } from '../web/audit-context.js';
 import { renderPage, safeReturnTo } from '../web/pages.js';
 import { checkCsrf, csrfToken, loadSession, signIn } from '../web/session.js';
 
@@ -67,7 +68,7 @@ export const signupRoutes: FastifyPluginAsync = async (app) => {
     }
     let user;
     try {
-      user = await createUser(db, clock, { username: username.trim(), email, password });
+      user = await createUser(db, clock, { username: username.trim(), email, password }, auditContext(request));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       return show(request, reply, { ...keep, errors: err.fields }, 400);

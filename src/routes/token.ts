@@ -5,6 +5,7 @@ import type { GrantContext } from '../oauth/grants/types.js';
 import { introspect } from '../oauth/introspection.js';
 import { readParams } from '../oauth/params.js';
 import { revokeToken } from '../oauth/revocation.js';
+import { auditContext } from '../web/audit-context.js';
 import { metrics } from '../metrics.js';
 
 const events = { refreshReuse: () => metrics.refreshReuse.inc() };
@@ -28,7 +29,7 @@ export const tokenRoutes: FastifyPluginAsync<{ grantContext?: (request: FastifyR
   app.post('/oauth/revoke', async (request, reply) => {
     const params = readParams(request.body);
     const auth = await authenticateClient(db, request.headers.authorization, params);
-    await revokeToken(db, clock, params, auth);
+    await revokeToken(db, clock, params, auth, auditContext(request));
     return noStore(reply).send({});
   });
 

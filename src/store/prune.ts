@@ -9,6 +9,7 @@ export interface PruneCounts {
   sessions: number;
   login_attempts: number;
   mail_outbox: number;
+  audit_events: number;
 }
 
 /**
@@ -22,6 +23,8 @@ export async function pruneExpired(
   now: Date,
   cutoff: Date,
   batch = 1000,
+  /** Audit events older than this go too (LATCH_AUDIT_RETENTION); none when unset. */
+  auditCutoff?: Date,
 ): Promise<PruneCounts> {
   const counts: PruneCounts = {
     authorization_codes: 0,
@@ -31,6 +34,7 @@ export async function pruneExpired(
     sessions: 0,
     login_attempts: 0,
     mail_outbox: 0,
+    audit_events: 0,
   };
   const drain = async (table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>) => {
     counts[table] += await deleteInBatches(db, table, key, where, batch);
@@ -58,6 +62,7 @@ export async function pruneExpired(
   counts.login_attempts = await pruneLoginAttempts(db, now, cutoff, batch);
   // Sent and abandoned mail (bodies already gone) stays a day: the per-recipient bound counts it.
   await drain('mail_outbox', 'id', sql`sent_at < ${cutoff} or given_up_at < ${cutoff}`);
+  if (auditCutoff) await drain('audit_events', 'id', sql`at < ${auditCutoff}`);
   return counts;
 }
 

@@ -101,6 +101,7 @@ describe('bin/latch prune', () => {
       sessions: 1,
       login_attempts: 1,
       mail_outbox: 0,
+      audit_events: 0,
     });
 
     expect(await exists('authorization_codes', oldCode)).toBe(false);
@@ -124,7 +125,7 @@ describe('bin/latch prune', () => {
 
     // A second run finds nothing more.
     const again = await cli(['prune', '--json'], { clock, openDb: async () => ({ ...t, close: async () => {} }) });
-    expect(Object.values(again.json.deleted)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    expect(Object.values(again.json.deleted).every((n) => n === 0)).toBe(true);
   });
 
   it('deletes in batches of the given size until nothing is left', async () => {
