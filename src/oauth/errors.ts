@@ -11,6 +11,7 @@ export type OAuthErrorCode =
   | 'access_denied'
   | 'invalid_application_status'
   | 'invalid_token'
+  | 'unauthorized'
   | 'insufficient_scope'
   | 'not_found'
   | 'rate_limited'
@@ -20,6 +21,7 @@ export type OAuthErrorCode =
 const DEFAULT_STATUS: Partial<Record<OAuthErrorCode, number>> = {
   invalid_client: 401,
   invalid_token: 401,
+  unauthorized: 401,
   insufficient_scope: 403,
   not_found: 404,
   rate_limited: 429,
@@ -44,7 +46,12 @@ export class OAuthError extends Error {
     this.headers = options.headers ?? {};
   }
 
-  toJSON(): { error: string; error_description: string } {
+  /**
+   * RFC 6749 §5.2's body. `unauthorized` (a request that sent no credentials
+   * at all) carries no error code, as RFC 6750 §3.1 asks of its challenge.
+   */
+  toJSON(): { error?: string; error_description: string } {
+    if (this.code === 'unauthorized') return { error_description: this.description };
     return { error: this.code, error_description: this.description };
   }
 }
