@@ -117,7 +117,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   app.setErrorHandler(errorHandler);
   app.addHook('preValidation', rejectNul);
   app.setNotFoundHandler(notFoundHandler);
-  installMetrics(app, createMetricsRegistry(deps.pool));
+  installMetrics(app, createMetricsRegistry(deps.pool), deps.config.metricsToken);
   installDraining(app);
   installAccessLog(app);
 

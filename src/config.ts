@@ -49,6 +49,7 @@ const env = z.object({
       'expected true, false, or the proxies\' comma-separated addresses/CIDRs',
     )
     .default('false'),
+  LATCH_METRICS_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'expected one of fatal, error, warn, info, debug, trace, silent',
@@ -79,6 +80,8 @@ export interface Config {
    * (throttling, logs): false (none), true (all), or the proxies' addresses.
    */
   trustProxy: boolean | string[];
+  /** When set, `GET /metrics` requires `Authorization: Bearer <it>`. */
+  metricsToken: string | undefined;
 }
 
 /** Reads the environment. Empty strings count as unset, as shells often export them so. */
@@ -92,7 +95,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0]);
-    const shown = input[name] === undefined ? 'missing' : `"${name.includes('SECRET') || name === 'DATABASE_URL' ? '…' : input[name]}"`;
+    const shown = input[name] === undefined ? 'missing' : `"${name.includes('SECRET') || name === 'LATCH_METRICS_TOKEN' || name === 'DATABASE_URL' ? '…' : input[name]}"`;
     throw new ConfigError(`${name}: ${issue.message} (got ${shown})`);
   }
   const e = parsed.data;
@@ -122,6 +125,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     pruneInterval: e.LATCH_PRUNE_INTERVAL,
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.LATCH_TRUST_PROXY),
+    metricsToken: e.LATCH_METRICS_TOKEN,
   };
 }
 
