@@ -31,6 +31,7 @@ import { adminRoutes } from './routes/admin.js';
 import { signupRoutes } from './routes/signup.js';
 import { signInThrottle } from './oauth/throttle.js';
 import { rejectNul } from './web/reject-nul.js';
+import { installJsonParser } from './web/json-body.js';
 
 export interface AppDeps {
   config: Config;
@@ -103,6 +104,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
 
   // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');
+  installJsonParser(app);
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   await app.register(cookie, { secret: deps.cookieSecret });
   installSecurityHeaders(app, securityHeaderOptions(deps.config));
