@@ -32,6 +32,7 @@ import { signupRoutes } from './routes/signup.js';
 import { signInThrottle } from './oauth/throttle.js';
 import { rejectNul } from './web/reject-nul.js';
 import { installJsonParser } from './web/json-body.js';
+import { capConnectionsPerAddress, timeoutOptions } from './web/connection-limits.js';
 
 export interface AppDeps {
   config: Config;
@@ -97,10 +98,13 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     // src/web/draining.ts answers requests during a stop, RFC-shaped.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // A request that never finishes must not hold its connection forever.
+    ...timeoutOptions(deps.config.requestTimeout),
     // Request lines come from src/web/access-log.ts, at debug.
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.decorate('deps', deps);
+  if (deps.config.trustProxy === false) capConnectionsPerAddress(app.server, deps.config.maxConnectionsPerAddress);
 
   // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');

@@ -49,6 +49,14 @@ const env = z.object({
       'expected true, false, or the proxies\' comma-separated addresses/CIDRs',
     )
     .default('false'),
+  LATCH_REQUEST_TIMEOUT: seconds('a timeout')
+    .refine((n) => n >= 1 && n <= 3600, 'expected 1 to 3600 seconds')
+    .default(30),
+  LATCH_MAX_CONNECTIONS_PER_ADDRESS: z
+    .string()
+    .regex(/^\d+$/, 'expected a whole number (0: no cap)')
+    .transform(Number)
+    .default(256),
   LATCH_METRICS_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -80,6 +88,10 @@ export interface Config {
    * (throttling, logs): false (none), true (all), or the proxies' addresses.
    */
   trustProxy: boolean | string[];
+  /** Seconds a request's headers and body may take to arrive; then 408 and the connection closes. */
+  requestTimeout: number;
+  /** Open connections one address may hold (0: no cap); not applied behind a trusted proxy. */
+  maxConnectionsPerAddress: number;
   /** When set, `GET /metrics` requires `Authorization: Bearer <it>`. */
   metricsToken: string | undefined;
 }
@@ -125,6 +137,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     pruneInterval: e.LATCH_PRUNE_INTERVAL,
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.LATCH_TRUST_PROXY),
+    requestTimeout: e.LATCH_REQUEST_TIMEOUT,
+    maxConnectionsPerAddress: e.LATCH_MAX_CONNECTIONS_PER_ADDRESS,
     metricsToken: e.LATCH_METRICS_TOKEN,
   };
 }
