@@ -32,6 +32,7 @@ import { signupRoutes } from './routes/signup.js';
 import { signInThrottle } from './oauth/throttle.js';
 import { rejectNul } from './web/reject-nul.js';
 import { installJsonParser } from './web/json-body.js';
+import { BODY_LIMIT } from './web/body-limit.js';
 import { capConnectionsPerAddress, timeoutOptions } from './web/connection-limits.js';
 
 export interface AppDeps {
@@ -59,8 +60,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = here.endsWith(join('dist', 'src')) ? join(here, '..', '..') : join(here, '..');
 export const VIEWS_DIR = join(ROOT, 'views');
 
-/** Explicit, small: nothing latch accepts is larger than a registration form. */
-export const BODY_LIMIT = 64 * 1024;
+export { BODY_LIMIT };
 
 /** What helmet would set: strict CSP, no framing, no referrer; HSTS only over https. */
 export function securityHeaderOptions(config: Config): HelmetOptions {

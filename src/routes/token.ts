@@ -6,6 +6,7 @@ import { introspect } from '../oauth/introspection.js';
 import { readParams } from '../oauth/params.js';
 import { revokeToken } from '../oauth/revocation.js';
 import { metrics } from '../metrics.js';
+import { acceptMultipartForms } from '../web/multipart-form.js';
 
 const events = { refreshReuse: () => metrics.refreshReuse.inc() };
 
@@ -16,6 +17,7 @@ function noStore(reply: FastifyReply): FastifyReply {
 
 export const tokenRoutes: FastifyPluginAsync<{ grantContext?: (request: FastifyRequest) => Partial<GrantContext> }> = async (app, opts) => {
   const { db, clock, config } = app.deps;
+  await acceptMultipartForms(app);
 
   app.post('/oauth/token', async (request, reply) => {
     const params = readParams(request.body);
