@@ -9,14 +9,13 @@ import * as clients from '../store/clients.js';
 import { revokeClientTokens } from '../store/tokens.js';
 import { inTransaction } from '../store/transaction.js';
 import { redirectUriProblem } from './redirect-uris.js';
-import { ValidationError } from './validation.js';
+import { lifetimeProblem, ValidationError } from './validation.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 export const DEFAULT_GRANT_TYPES: GrantType[] = ['authorization_code', 'refresh_token'];
 /** Grants that need the client to keep a secret. */
 const CONFIDENTIAL_ONLY: GrantType[] = ['client_credentials', 'password'];
-const MAX_TTL = 10 * 365 * 24 * 3600;
 
 export interface ClientInput {
   name: string;
@@ -90,9 +89,8 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     ['access_token_ttl', input.accessTokenTtl],
     ['refresh_token_ttl', input.refreshTokenTtl],
   ] as const) {
-    if (value !== undefined && value !== null && (!Number.isInteger(value) || value <= 0 || value > MAX_TTL)) {
-      problems[field] = `must be a whole number of seconds from 1 to ${MAX_TTL}`;
-    }
+    const problem = value === undefined || value === null ? null : lifetimeProblem(value);
+    if (problem) problems[field] = problem;
   }
   if (Object.keys(problems).length > 0) throw new ValidationError(problems);
   return {
