@@ -33,17 +33,30 @@ const DEFAULT_STATUS: Partial<Record<OAuthErrorCode, number>> = {
  * The one error type: grants, stores' callers and routes throw it, and the one
  * error handler turns it into an RFC-shaped JSON body or an error page.
  */
+/**
+ * What the HTML error page may add to code and description: its heading, the
+ * value that was wrong (shown escaped), and where to go back to (the app's
+ * website when the app is known; latch's home page otherwise).
+ */
+export interface ErrorPageHints {
+  title?: string;
+  shown?: { label: string; value: string };
+  back?: { href: string; label: string };
+}
+
 export class OAuthError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
+  readonly page: ErrorPageHints;
   constructor(
     readonly code: OAuthErrorCode,
     readonly description: string,
-    options: { status?: number; headers?: Record<string, string> } = {},
+    options: { status?: number; headers?: Record<string, string>; page?: ErrorPageHints } = {},
   ) {
     super(`${code}: ${description}`);
     this.status = options.status ?? DEFAULT_STATUS[code] ?? 400;
     this.headers = options.headers ?? {};
+    this.page = options.page ?? {};
   }
 
   /**
