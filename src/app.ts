@@ -106,7 +106,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   app.decorate('deps', deps);
   if (deps.config.trustProxy === false) capConnectionsPerAddress(app.server, deps.config.maxConnectionsPerAddress);
 
-  // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
+  // Only form and JSON bodies are accepted (and multipart at the token endpoints, src/routes/token.ts); anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');
   installJsonParser(app);
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
