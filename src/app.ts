@@ -33,6 +33,9 @@ import { rejectNul } from './web/reject-nul.js';
 import { setClientCacheClock } from './store/clients.js';
 import { setAuditLog } from './audit/record.js';
 import { auditRoutes } from './routes/audit.js';
+import { installJsonParser } from './web/json-body.js';
+import { BODY_LIMIT } from './web/body-limit.js';
+import { capConnectionsPerAddress, timeoutOptions } from './web/connection-limits.js';
 
 export interface AppDeps {
   config: Config;
@@ -59,8 +62,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = here.endsWith(join('dist', 'src')) ? join(here, '..', '..') : join(here, '..');
 export const VIEWS_DIR = join(ROOT, 'views');
 
-/** Explicit, small: nothing latch accepts is larger than a registration form. */
-export const BODY_LIMIT = 64 * 1024;
+export { BODY_LIMIT };
 
 /** What helmet would set: strict CSP, no framing, no referrer; HSTS only over https. */
 export function securityHeaderOptions(config: Config): HelmetOptions {
@@ -98,6 +100,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     // src/web/draining.ts answers requests during a stop, RFC-shaped.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // A request that never finishes must not hold its connection forever.
+    ...timeoutOptions(deps.config.requestTimeout),
     // Request lines come from src/web/access-log.ts, at debug.
     logController: new LogController({ disableRequestLogging: true }),
   });
@@ -106,9 +110,11 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   setClientCacheClock(deps.db, deps.clock);
   // Audit events are also one structured log line each (audit: true), for log pipelines.
   setAuditLog(app.log);
+  if (deps.config.trustProxy === false) capConnectionsPerAddress(app.server, deps.config.maxConnectionsPerAddress);
 
-  // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
+  // Only form and JSON bodies are accepted (and multipart at the token endpoints, src/routes/token.ts); anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');
+  installJsonParser(app);
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   await app.register(cookie, { secret: deps.cookieSecret });
   installSecurityHeaders(app, securityHeaderOptions(deps.config));
@@ -123,7 +129,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   app.setErrorHandler(errorHandler);
   app.addHook('preValidation', rejectNul);
   app.setNotFoundHandler(notFoundHandler);
-  installMetrics(app, createMetricsRegistry(deps.pool));
+  installMetrics(app, createMetricsRegistry(deps.pool), deps.config.metricsToken);
   installDraining(app);
   installAccessLog(app);
 

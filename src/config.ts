@@ -59,6 +59,15 @@ const env = z.object({
     .trim()
     .regex(/^[^\x00-\x1f\x7f]{1,100}$/, 'expected a name of 1 to 100 characters on one line')
     .default('latch'),
+  LATCH_REQUEST_TIMEOUT: seconds('a timeout')
+    .refine((n) => n >= 1 && n <= 3600, 'expected 1 to 3600 seconds')
+    .default(30),
+  LATCH_MAX_CONNECTIONS_PER_ADDRESS: z
+    .string()
+    .regex(/^\d+$/, 'expected a whole number (0: no cap)')
+    .transform(Number)
+    .default(256),
+  LATCH_METRICS_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'expected one of fatal, error, warn, info, debug, trace, silent',
@@ -96,6 +105,12 @@ export interface Config {
   mailFrom: MailFrom;
   /** The name people see in e-mails and on pages. */
   siteName: string;
+  /** Seconds a request's headers and body may take to arrive; then 408 and the connection closes. */
+  requestTimeout: number;
+  /** Open connections one address may hold (0: no cap); not applied behind a trusted proxy. */
+  maxConnectionsPerAddress: number;
+  /** When set, `GET /metrics` requires `Authorization: Bearer <it>`. */
+  metricsToken: string | undefined;
 }
 
 /** Reads the environment. Empty strings count as unset, as shells often export them so. */
@@ -109,7 +124,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0]);
-    const shown = input[name] === undefined ? 'missing' : `"${name.includes('SECRET') || name === 'DATABASE_URL' || name === 'LATCH_SMTP_URL' ? '…' : input[name]}"`;
+    const shown = input[name] === undefined ? 'missing' : `"${name.includes('SECRET') || name === 'LATCH_METRICS_TOKEN' || name === 'DATABASE_URL' || name === 'LATCH_SMTP_URL' ? '…' : input[name]}"`;
     throw new ConfigError(`${name}: ${issue.message} (got ${shown})`);
   }
   const e = parsed.data;
@@ -140,6 +155,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     auditRetention: e.LATCH_AUDIT_RETENTION,
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.LATCH_TRUST_PROXY),
+    requestTimeout: e.LATCH_REQUEST_TIMEOUT,
+    maxConnectionsPerAddress: e.LATCH_MAX_CONNECTIONS_PER_ADDRESS,
+    metricsToken: e.LATCH_METRICS_TOKEN,
     smtp: e.LATCH_SMTP_URL,
     mailFrom: e.LATCH_MAIL_FROM,
     siteName: e.LATCH_SITE_NAME,

@@ -174,16 +174,21 @@ export async function appsByStatus(db: Kysely<Database>) {
 
 export const DECISIONS: readonly Decision[] = ['approve', 'deny', 'suspend', 'reinstate'];
 
-/** An administrator's decision on an app, recorded with who made it and when (decideClient). */
+/**
+ * An administrator's decision on an app, recorded with who made it and when
+ * (decideClient), applied only if the app is still at `version`, the one the
+ * administrator's page showed.
+ */
 export async function decideApp(
   { db, clock }: Deps,
   admin: Actor,
   clientId: string,
   decision: string,
   reason: string | null,
+  version: Date,
   audit: AuditContext,
 ): Promise<Client> {
   if (!admin.isAdmin || !(DECISIONS as readonly string[]).includes(decision)) throw new OAuthError('not_found', 'No such page', { status: 404 });
   const client = await findAppFor(db, admin, clientId);
-  return decideClient(db, clock, client, decision as Decision, { userId: admin.userId, reason }, audit);
+  return decideClient(db, clock, client, decision as Decision, { userId: admin.userId, reason, version }, audit);
 }

@@ -11,7 +11,7 @@ import { inTransaction } from '../store/transaction.js';
 import { OPERATOR, type AuditContext } from '../audit/events.js';
 import { recordAudit } from '../audit/record.js';
 import { redirectUriProblem } from './redirect-uris.js';
-import { ValidationError } from './validation.js';
+import { lifetimeProblem, ValidationError } from './validation.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
@@ -23,7 +23,6 @@ export const DEFAULT_GRANT_TYPES: GrantType[] = ['authorization_code', 'refresh_
 export const ADMIN_ONLY_GRANTS: readonly GrantType[] = ['password', 'implicit'];
 /** Grants that need the client to keep a secret. */
 const CONFIDENTIAL_ONLY: GrantType[] = ['client_credentials', 'password'];
-const MAX_TTL = 10 * 365 * 24 * 3600;
 
 export interface ClientInput {
   name: string;
@@ -100,9 +99,8 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     ['access_token_ttl', input.accessTokenTtl],
     ['refresh_token_ttl', input.refreshTokenTtl],
   ] as const) {
-    if (value !== undefined && value !== null && (!Number.isInteger(value) || value <= 0 || value > MAX_TTL)) {
-      problems[field] = `must be a whole number of seconds from 1 to ${MAX_TTL}`;
-    }
+    const problem = value === undefined || value === null ? null : lifetimeProblem(value);
+    if (problem) problems[field] = problem;
   }
   if (Object.keys(problems).length > 0) throw new ValidationError(problems);
   return {
@@ -249,14 +247,30 @@ const NEXT_STATUS: Record<Decision, { from: ClientStatus[]; to: ClientStatus }> 
  * Applies an administrator's decision, records who made it and when, and ends
  * the client's live tokens when it stops being active.
  */
+/** Refused decision: the app is not what the administrator reviewed. */
+export class ClientChangedError extends ValidationError {
+  constructor() {
+    super({ version: 'this app changed since the page was loaded; review it again below and decide then' });
+  }
+}
+
+/** The version of a client's settings a page shows, carried back by its forms. */
+export const clientVersion = (client: Pick<Client, 'updated_at'>): string => String(client.updated_at.getTime());
+
+export function parseClientVersion(value: unknown): Date | undefined {
+  return typeof value === 'string' && /^\d{1,15}$/.test(value) ? new Date(Number(value)) : undefined;
+}
+
 export async function decideClient(
   db: Kysely<Database>,
   clock: Clock,
   client: Client,
   decision: Decision,
-  by: { userId: string | null; reason?: string | null },
+  /** version: what the administrator reviewed; the decision applies only to that (the CLI acts on the current state). */
+  by: { userId: string | null; reason?: string | null; version?: Date },
   audit: AuditContext = OPERATOR,
 ): Promise<Client> {
+  if (by.version && by.version.getTime() !== client.updated_at.getTime()) throw new ClientChangedError();
   const rule = NEXT_STATUS[decision];
   if (!rule.from.includes(client.status)) {
     throw new ValidationError({ status: `cannot ${decision} a client that is ${client.status}` });
@@ -265,8 +279,8 @@ export async function decideClient(
   if (decision === 'deny' && !reason) throw new ValidationError({ reason: 'say why, so the owner knows what to fix' });
   const now = clock.now();
   return inTransaction(db, async (trx) => {
-    const updated = await clients.updateClient(trx, client.client_id, { status: rule.to, status_reason: reason }, now);
-    if (!updated) throw new ValidationError({ client: 'no longer exists' });
+    const updated = await clients.updateClient(trx, client.client_id, { status: rule.to, status_reason: reason }, now, by.version);
+    if (!updated) throw by.version ? new ClientChangedError() : new ValidationError({ client: 'no longer exists' });
     await clients.recordDecision(trx, { client_id: client.id, decision, reason, decided_by: by.userId, decided_at: now });
     if (rule.to !== 'active') await revokeClientTokens(trx, client.id, now);
     await recordAudit(trx, { ...audit, at: now, action: `client.${decision}`, client, details: { from: client.status, to: rule.to, reason } });

@@ -9,7 +9,7 @@ import { insertPersonalToken, revokePersonalToken } from '../store/personal-toke
 import { inTransaction } from '../store/transaction.js';
 import { OPERATOR, type AuditContext } from '../audit/events.js';
 import { recordAudit } from '../audit/record.js';
-import { ValidationError } from './validation.js';
+import { lifetimeProblem, ValidationError } from './validation.js';
 
 export interface PersonalToken {
   id: string;
@@ -32,9 +32,8 @@ export async function createPersonalToken(
   if (scopes.length === 0 || !isSubset(scopes, input.client.scopes)) {
     throw new ValidationError({ scope: `must be among the app's scopes: ${input.client.scopes.join(' ')}` });
   }
-  if (input.ttl !== undefined && input.ttl !== null && (!Number.isInteger(input.ttl) || input.ttl <= 0)) {
-    throw new ValidationError({ ttl: 'must be a whole number of seconds above 0' });
-  }
+  const ttlProblem = input.ttl === undefined || input.ttl === null ? null : lifetimeProblem(input.ttl);
+  if (ttlProblem) throw new ValidationError({ ttl: ttlProblem });
   const label = input.label?.trim() || null;
   if (label && label.length > 100) throw new ValidationError({ label: 'must be at most 100 characters' });
   const now = clock.now();

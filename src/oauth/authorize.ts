@@ -11,7 +11,7 @@ import { findConsentScope, saveConsent } from '../store/consents.js';
 import { findUserById } from '../store/users.js';
 import { inTransaction } from '../store/transaction.js';
 import { clientStatusProblem } from './client-status.js';
-import { OAuthError } from './errors.js';
+import { OAuthError, type ErrorPageHints } from './errors.js';
 import { mintAccessToken } from './mint.js';
 import { findRegisteredRedirectUri } from './redirect-match.js';
 import { formatScope, parseScope } from './scopes.js';
@@ -118,25 +118,28 @@ async function resolveTarget(db: Executor, raw: Record<string, unknown>): Promis
   const clientId = pageParam(raw, 'client_id');
   if (!clientId) throw pageError('invalid_request', 'The request has no client_id');
   const client = clientId.length <= 200 ? await findClientByClientId(db, clientId) : undefined;
-  if (!client) throw pageError('invalid_client', 'No application is registered with this client_id', 400);
+  if (!client) throw pageError('invalid_client', 'No application is registered with this client_id');
 
   const sent = pageParam(raw, 'redirect_uri');
   let redirectUri: string;
   if (sent === undefined) {
     if (client.redirect_uris.length !== 1) {
-      throw pageError('invalid_request', 'The request has no redirect_uri, and the application registered more than one');
+      throw pageError('invalid_request', 'The request has no redirect_uri, and the application registered more than one', { back: backToApp(client) });
     }
     redirectUri = client.redirect_uris[0]!;
   } else {
     if (!findRegisteredRedirectUri(client.redirect_uris, sent)) {
-      throw pageError('invalid_request', 'The redirect_uri is not one the application registered');
+      throw pageError('invalid_request', 'The redirect_uri is not one the application registered', {
+        shown: { label: 'The redirect_uri that did not match', value: sent },
+        back: backToApp(client),
+      });
     }
     redirectUri = sent;
   }
   // An app that is not active may be one an administrator stopped for sending people
   // somewhere harmful: its users see an error page here and are never sent on.
   const inactive = clientStatusProblem(client);
-  if (inactive) throw inactive;
+  if (inactive) throw pageError(inactive.code as 'invalid_application_status', inactive.description, { back: backToApp(client) });
   // Best effort only: a repeated or oversized state is an error, and is not echoed.
   const state = single(raw, 'state');
   const responseType = single(raw, 'response_type');
@@ -312,5 +315,12 @@ function pageParam(raw: Record<string, unknown>, name: 'client_id' | 'redirect_u
   return value;
 }
 
-const pageError = (code: 'invalid_request' | 'invalid_client', description: string, status = 400) =>
-  new OAuthError(code, description, { status });
+const pageError = (code: 'invalid_request' | 'invalid_client' | 'invalid_application_status', description: string, page?: ErrorPageHints) =>
+  new OAuthError(code, description, { status: 400, page });
+
+/** The way back from an error page about a known app: its website, when it has an http(s) one. */
+function backToApp(client: Client): ErrorPageHints['back'] {
+  const site = client.website;
+  if (!site || !/^https?:\/\//i.test(site)) return undefined;
+  return { href: site, label: `Back to ${client.name}` };
+}

@@ -32,20 +32,31 @@ function challenge(error?: string, description?: string, scope?: string): string
   return `Bearer ${parts.join(', ')}`;
 }
 
+/** Told to a client that sent no credentials, or sent the token where latch does not read it (passport-oauth2's default). */
+export const TOKEN_REQUIRED = 'An access token is required in the Authorization header';
+// error_description is printable ASCII without '"' or '\\' (RFC 6749 §5.2), hence "section".
+export const TOKEN_IN_WRONG_PLACE =
+  'Send the access token in the Authorization header (RFC 6750 section 2.1): Authorization: Bearer <token>; an access_token query or form parameter is not accepted';
+
 /**
  * RFC 6750 §3: a token from the Authorization header, good for `scopes`, or the
  * OAuthError (with its WWW-Authenticate challenge) that the caller must get.
+ * `tokenElsewhere`: the request carried an `access_token` parameter instead (§2.2/§2.3,
+ * which latch does not accept), so the answer can say where the token belongs.
  */
 export async function validateBearer(
   db: Kysely<Database>,
   clock: Clock,
   authorization: string | undefined,
   scopes: readonly string[],
+  tokenElsewhere = false,
 ): Promise<AccessTokenView> {
   const m = authorization ? /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization) : null;
   if (!authorization || !/^bearer\b/i.test(authorization)) {
-    // No credentials at all: RFC 6750 §3.1 says no error code.
-    throw new OAuthError('invalid_token', 'An access token is required', { status: 401, headers: { 'www-authenticate': challenge() } });
+    // No credentials at all: RFC 6750 §3.1 says no error code, in the challenge or the body.
+    throw new OAuthError('unauthorized', tokenElsewhere ? TOKEN_IN_WRONG_PLACE : TOKEN_REQUIRED, {
+      headers: { 'www-authenticate': challenge() },
+    });
   }
   if (!m) {
     throw new OAuthError('invalid_request', 'The Authorization header is malformed', {

@@ -11,6 +11,7 @@ export type OAuthErrorCode =
   | 'access_denied'
   | 'invalid_application_status'
   | 'invalid_token'
+  | 'unauthorized'
   | 'insufficient_scope'
   | 'not_found'
   | 'rate_limited'
@@ -20,6 +21,7 @@ export type OAuthErrorCode =
 const DEFAULT_STATUS: Partial<Record<OAuthErrorCode, number>> = {
   invalid_client: 401,
   invalid_token: 401,
+  unauthorized: 401,
   insufficient_scope: 403,
   not_found: 404,
   rate_limited: 429,
@@ -31,20 +33,38 @@ const DEFAULT_STATUS: Partial<Record<OAuthErrorCode, number>> = {
  * The one error type: grants, stores' callers and routes throw it, and the one
  * error handler turns it into an RFC-shaped JSON body or an error page.
  */
+/**
+ * What the HTML error page may add to code and description: its heading, the
+ * value that was wrong (shown escaped), and where to go back to (the app's
+ * website when the app is known; latch's home page otherwise).
+ */
+export interface ErrorPageHints {
+  title?: string;
+  shown?: { label: string; value: string };
+  back?: { href: string; label: string };
+}
+
 export class OAuthError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
+  readonly page: ErrorPageHints;
   constructor(
     readonly code: OAuthErrorCode,
     readonly description: string,
-    options: { status?: number; headers?: Record<string, string> } = {},
+    options: { status?: number; headers?: Record<string, string>; page?: ErrorPageHints } = {},
   ) {
     super(`${code}: ${description}`);
     this.status = options.status ?? DEFAULT_STATUS[code] ?? 400;
     this.headers = options.headers ?? {};
+    this.page = options.page ?? {};
   }
 
-  toJSON(): { error: string; error_description: string } {
+  /**
+   * RFC 6749 §5.2's body. `unauthorized` (a request that sent no credentials
+   * at all) carries no error code, as RFC 6750 §3.1 asks of its challenge.
+   */
+  toJSON(): { error?: string; error_description: string } {
+    if (this.code === 'unauthorized') return { error_description: this.description };
     return { error: this.code, error_description: this.description };
   }
 }

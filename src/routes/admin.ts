@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { appsByStatus, decideApp } from '../manage/apps.js';
-import type { Decision } from '../manage/clients.js';
+import { ClientChangedError, clientVersion, parseClientVersion, type Decision } from '../manage/clients.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
 import { auditContext } from '../web/audit-context.js';
@@ -17,7 +17,12 @@ export const ACTIONS: Record<string, Decision[]> = {
 };
 
 const params = z.object({ clientId: z.string().max(200), decision: z.string().max(50) });
-const body = z.object({ _csrf: z.string().optional(), reason: z.string().max(1000).optional() });
+const body = z.object({
+  _csrf: z.string().optional(),
+  reason: z.string().max(1000).optional(),
+  // The version of the app the page showed: a decision applies to what the administrator saw.
+  version: z.string().max(20).transform(parseClientVersion).pipe(z.date()),
+});
 
 export const adminRoutes: FastifyPluginAsync = async (app) => {
   const { db } = app.deps;
@@ -34,7 +39,7 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
         }
       }
     }
-    return consolePage(request, reply, 'admin/apps', { title: 'App approval', groups, actions: ACTIONS, csrf, ...extra }, status);
+    return consolePage(request, reply, 'admin/apps', { title: 'App approval', groups, actions: ACTIONS, csrf, versionOf: clientVersion, ...extra }, status);
   }
 
   app.get('/admin/apps', opts, async (request, reply) => renderAdmin(request, reply));
@@ -47,12 +52,12 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
     if (!form.success) throw new OAuthError('invalid_request', 'The form was malformed; reload the page and try again');
     const admin = { userId: request.latchSession!.userId, isAdmin: request.latchSession!.isAdmin };
     try {
-      const client = await decideApp(app.deps, admin, p.data.clientId, p.data.decision, form.data.reason ?? null, auditContext(request));
+      const client = await decideApp(app.deps, admin, p.data.clientId, p.data.decision, form.data.reason ?? null, form.data.version, auditContext(request));
       return reply.redirect(`/admin/apps#app-${client.client_id}`, 303);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const error = Object.values(err.fields).join('; ');
-      return renderAdmin(request, reply, { errorFor: p.data.clientId, error, reason: form.data.reason }, 400);
+      return renderAdmin(request, reply, { errorFor: p.data.clientId, error, reason: form.data.reason }, err instanceof ClientChangedError ? 409 : 400);
     }
   });
 };

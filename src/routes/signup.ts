@@ -28,7 +28,7 @@ interface FormState {
   error?: string;
 }
 
-/** `/signup`, only when LATCH_SIGNUP=open; when closed the path does not exist (404). */
+/** `/signup`, only when LATCH_SIGNUP=open; when closed it answers 404 with a page saying so. */
 export const signupRoutes: FastifyPluginAsync = async (app) => {
   const { db, clock, config } = app.deps;
 
@@ -41,7 +41,12 @@ export const signupRoutes: FastifyPluginAsync = async (app) => {
     );
 
   const ensureOpen = async () => {
-    if (config.signup !== 'open') throw new OAuthError('not_found', 'No such page', { status: 404 });
+    if (config.signup !== 'open') {
+      throw new OAuthError('not_found', 'Sign-up is closed on this server: ask an administrator to create an account for you.', {
+        status: 404,
+        page: { title: 'Sign-up is closed' },
+      });
+    }
   };
 
   app.get(SIGNUP_PATH, { config: { page: true }, preHandler: ensureOpen }, async (request, reply) => {

@@ -7,6 +7,7 @@ import { readParams } from '../oauth/params.js';
 import { revokeToken } from '../oauth/revocation.js';
 import { auditContext } from '../web/audit-context.js';
 import { metrics } from '../metrics.js';
+import { acceptMultipartForms } from '../web/multipart-form.js';
 
 const events = { refreshReuse: () => metrics.refreshReuse.inc() };
 
@@ -17,6 +18,7 @@ function noStore(reply: FastifyReply): FastifyReply {
 
 export const tokenRoutes: FastifyPluginAsync<{ grantContext?: (request: FastifyRequest) => Partial<GrantContext> }> = async (app, opts) => {
   const { db, clock, config } = app.deps;
+  await acceptMultipartForms(app);
 
   app.post('/oauth/token', async (request, reply) => {
     const params = readParams(request.body);

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from './executor.js';
 import { runCompiled } from './compiled.js';
 import type { Client, ClientDecision, ClientStatus, NewClient } from '../db/schema.js';
@@ -128,18 +129,25 @@ export type ClientChanges = Partial<
   >
 >;
 
+/**
+ * Changes a client; undefined when there is no such client, or when `version`
+ * (the updated_at someone saw, see clientVersion) is given and the client has
+ * changed since: the check and the change are one statement. updated_at only
+ * ever grows, by at least a millisecond, so every change makes a new version.
+ */
 export async function updateClient(
   db: Executor,
   clientId: string,
   changes: ClientChanges,
   now: Date,
+  version?: Date,
 ): Promise<Client | undefined> {
-  const row = await db
+  let query = db
     .updateTable('clients')
-    .set({ ...changes, updated_at: now })
-    .where('client_id', '=', clientId)
-    .returningAll()
-    .executeTakeFirst();
+    .set({ ...changes, updated_at: sql<Date>`greatest(${now}::timestamptz, updated_at + interval '1 millisecond')` })
+    .where('client_id', '=', clientId);
+  if (version) query = query.where(sql<Date>`date_trunc('milliseconds', updated_at)`, '=', version);
+  const row = await query.returningAll().executeTakeFirst();
   forgetCachedClients();
   return row;
 }

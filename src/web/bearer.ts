@@ -9,10 +9,16 @@ declare module 'fastify' {
   }
 }
 
+/** An `access_token` in the query or a form body (RFC 6750 §2.2/§2.3): latch reads only the header. */
+function carriesTokenParameter(request: FastifyRequest): boolean {
+  const has = (o: unknown) => typeof o === 'object' && o !== null && Object.hasOwn(o, 'access_token');
+  return has(request.query) || has(request.body);
+}
+
 /** The hook a resource route declares with the scopes it needs (RFC 6750). */
 export function requireBearer(...scopes: string[]): preHandlerAsyncHookHandler {
   return async function bearerCheck(this: unknown, request: FastifyRequest, _reply: FastifyReply) {
     const { db, clock } = request.server.deps;
-    request.bearer = await validateBearer(db, clock, request.headers.authorization, scopes);
+    request.bearer = await validateBearer(db, clock, request.headers.authorization, scopes, carriesTokenParameter(request));
   };
 }

@@ -44,15 +44,47 @@ export async function errorHandler(this: unknown, err: FastifyError, request: Fa
   return sendError(request, reply, oauth);
 }
 
-/** Sends an OAuthError as JSON (API) or as the error page (routes marked `page`). */
-export function sendError(request: FastifyRequest, reply: FastifyReply, error: OAuthError) {
+/**
+ * True when the client would rather have HTML than JSON (a browser's Accept
+ * lists text/html above application/json; `*\/*` alone, as curl sends, is JSON).
+ */
+export function prefersHtml(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let html = 0;
+  let json = 0;
+  let any = 0;
+  for (const range of accept.split(',')) {
+    const [type, ...params] = range.trim().toLowerCase().split(';');
+    const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const q = qParam ? Number(qParam.slice(2)) || 0 : 1;
+    if (type === 'text/html') html = Math.max(html, q);
+    else if (type === 'application/json') json = Math.max(json, q);
+    else if (type === '*/*') any = Math.max(any, q);
+  }
+  return html > 0 && html > (json || any);
+}
+
+const HOME_LINK = { href: '/', label: 'Back to the home page' };
+
+/** Sends an OAuthError as JSON (API) or as the error page (routes marked `page`, and browsers on unknown URLs). */
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: OAuthError, asPage = request.routeOptions.config?.page === true) {
   reply.code(error.status).headers(error.headers).header('cache-control', 'no-store');
-  if (request.routeOptions.config?.page) {
-    return reply.type('text/html; charset=utf-8').view('error', { title: 'Something went wrong', code: error.code, description: error.description });
+  if (asPage) {
+    return reply.type('text/html; charset=utf-8').view('error', {
+      title: error.page.title ?? (error.status === 404 ? 'Page not found' : 'Something went wrong'),
+      code: error.code,
+      description: error.description,
+      shown: error.page.shown,
+      back: error.page.back ?? HOME_LINK,
+    });
   }
   return reply.type('application/json; charset=utf-8').send(error.toJSON());
 }
 
 export async function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
-  return sendError(request, reply, new OAuthError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}`));
+  const path = request.url.split('?')[0]!;
+  if (prefersHtml(request.headers.accept)) {
+    return sendError(request, reply, new OAuthError('not_found', 'There is no page at this address.'), true);
+  }
+  return sendError(request, reply, new OAuthError('not_found', `No route for ${request.method} ${path}`));
 }

@@ -5,22 +5,29 @@ export const HOME = '/';
 const MAX_RETURN_TO = 4096;
 const BASE = 'http://latch.invalid';
 
+/** A path browsers read as this site's: not protocol-relative ("//host", "/\\host"), no controls a browser strips. */
+function isLocalPath(path: string): boolean {
+  return path.startsWith('/') && !path.startsWith('//') && !/[\\\x00-\x1f\x7f]|%5c/i.test(path);
+}
+
 /**
  * `value` when it is a path on this site, else HOME: never another origin, so
- * the login page cannot be used as an open redirector. "//evil" and "/\evil"
- * are protocol-relative to browsers and are refused with everything absolute.
+ * the login and sign-up pages cannot be used as open redirectors. The check is
+ * made on the normalised value that is actually sent in Location as well as on
+ * the input: "/.//evil" and "/%2e//evil" normalise to the protocol-relative "//evil".
+ * Every redirect to a user-supplied return path goes through here.
  */
 export function safeReturnTo(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_RETURN_TO) return HOME;
-  if (!value.startsWith('/') || value.startsWith('//') || /[\\\x00-\x1f\x7f]/.test(value)) return HOME;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_RETURN_TO || !isLocalPath(value)) return HOME;
   let url: URL;
   try {
     url = new URL(value, BASE);
   } catch {
     return HOME;
   }
-  if (url.origin !== BASE) return HOME;
-  return url.pathname + url.search + url.hash;
+  const target = url.pathname + url.search + url.hash;
+  if (url.origin !== BASE || !isLocalPath(target)) return HOME;
+  return target;
 }
 
 /**

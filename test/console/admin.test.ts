@@ -37,8 +37,16 @@ async function register(name: string) {
 const status = async (clientId: string) =>
   (await t.db.selectFrom('clients').select('status').where('client_id', '=', clientId).executeTakeFirstOrThrow()).status;
 
-const decide = (who: SignedIn, clientId: string, decision: string, reason?: string) =>
-  post(t, who, `/admin/apps/${clientId}/${decision}`, reason === undefined ? {} : { reason });
+/** The version of the app the administrators' page shows now, as its forms carry it ('0' when not shown). */
+async function versionShown(clientId: string): Promise<string> {
+  const page = (await get(t, asAdmin, '/admin/apps')).body;
+  const item = page.slice(page.indexOf(`id="app-${clientId}"`));
+  return /name="version" value="(\d+)"/.exec(item)?.[1] ?? '0';
+}
+
+/** A decision as the administrators' page would post it, just loaded. */
+const decide = async (who: SignedIn, clientId: string, decision: string, reason?: string) =>
+  post(t, who, `/admin/apps/${clientId}/${decision}`, { version: await versionShown(clientId), ...(reason === undefined ? {} : { reason }) });
 
 /** The start of an authorization-code flow, as a signed-in end user's browser would send it. */
 function startFlow(clientId: string) {
