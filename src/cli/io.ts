@@ -29,8 +29,9 @@ interface TtyInput extends Readable {
  */
 export async function readSecret(stdin: TtyInput, stderr: Writable, prompt: string): Promise<string> {
   if (stdin.isTTY !== true || typeof stdin.setRawMode !== 'function') return readStdin(stdin);
-  stderr.write(prompt);
+  // Echo off before the prompt shows: whatever is typed once it is visible must not echo.
   stdin.setRawMode(true);
+  stderr.write(prompt);
   try {
     return await new Promise<string>((resolve, reject) => {
       let typed = '';

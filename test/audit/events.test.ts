@@ -7,7 +7,8 @@ import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
 import { byId, validApp } from '../console/helpers.js';
 import { cookiesFrom, field, form } from '../pages/helpers.js';
-import { removeClient } from '../../src/manage/clients.js';
+import { clientVersion, removeClient } from '../../src/manage/clients.js';
+import { findClientByClientId } from '../../src/store/clients.js';
 import { captureAuditLog, eventsOf, lastEvent } from './helpers.js';
 
 /** Each event the app records today: the row has the right actor, action, target, outcome and address. */
@@ -79,6 +80,9 @@ describe('sign-in and sign-out', () => {
 describe('apps from the console and the approval page', () => {
   let clientId: string;
 
+  /** The version an administrator's decision form carries: the app as the page showed it. */
+  const versionOf = async (id: string) => clientVersion((await findClientByClientId(t.db, id))!);
+
   it('registering records client.create by the owner', async () => {
     const r = await postFrom(asOwner, '/apps', encodeApp());
     expect(r.statusCode).toBe(201);
@@ -89,7 +93,8 @@ describe('apps from the console and the approval page', () => {
 
   it('approve, suspend, reinstate record client.<decision> by the administrator, with the reason', async () => {
     for (const [decision, reason] of [['approve', ''], ['suspend', 'abuse report'], ['reinstate', '']] as const) {
-      const r = await postFrom(asAdmin, `/admin/apps/${clientId}/${decision}`, reason ? { reason } : {});
+      const version = await versionOf(clientId);
+      const r = await postFrom(asAdmin, `/admin/apps/${clientId}/${decision}`, reason ? { reason, version } : { version });
       expect(r.statusCode).toBe(303);
       const e = (await lastEvent(t, `client.${decision}`))!;
       expect(e).toMatchObject({ actor_id: admin.id, actor: 'audit-admin', target_client_id: clientId, outcome: 'success' });
@@ -101,7 +106,7 @@ describe('apps from the console and the approval page', () => {
     const r = await postFrom(asOwner, '/apps', encodeApp({ name: 'Denied app' }));
     const denied = byId(r.body, 'client-id')!;
     secrets.push(byId(r.body, 'client-secret')!);
-    expect((await postFrom(asAdmin, `/admin/apps/${denied}/deny`, { reason: 'incomplete' })).statusCode).toBe(303);
+    expect((await postFrom(asAdmin, `/admin/apps/${denied}/deny`, { reason: 'incomplete', version: await versionOf(denied) })).statusCode).toBe(303);
     expect(await lastEvent(t, 'client.deny')).toMatchObject({ actor_id: admin.id, target_client_id: denied, details: expect.objectContaining({ reason: 'incomplete', from: 'pending', to: 'denied' }) });
   });
 
@@ -122,7 +127,7 @@ describe('apps from the console and the approval page', () => {
 
   it('revoking a test token records token.revoke', async () => {
     // The rename above sent the app back for review; test tokens need it active.
-    expect((await postFrom(asAdmin, `/admin/apps/${clientId}/approve`)).statusCode).toBe(303);
+    expect((await postFrom(asAdmin, `/admin/apps/${clientId}/approve`, { version: await versionOf(clientId) })).statusCode).toBe(303);
     const made = await postFrom(asOwner, `/apps/${clientId}/tokens`, { scopes: 'read', label: 'ci' });
     expect(made.statusCode).toBe(201);
     secrets.push(byId(made.body, 'personal-token')!);

@@ -40,7 +40,7 @@ describe('lifetimes', () => {
   it('bin/latch token create --ttl past 10 years exits 1 with one line', async () => {
     const r = await run(['token', 'create', '--client', clientId, '--ttl', OVERFLOW]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^latch token create: ttl: must be a whole number of seconds from 1 to 315360000 \(10 years\)\n$/);
+    expect(r.stderr).toMatch(/^latch: database: .*\nlatch token create: ttl: must be a whole number of seconds from 1 to 315360000 \(10 years\)\n$/);
     const past = await run(['token', 'create', '--client', clientId, '--ttl', String(Number(TEN_YEARS) + 1)]);
     expect(past.code).toBe(1);
   });
