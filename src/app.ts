@@ -31,6 +31,8 @@ import { adminRoutes } from './routes/admin.js';
 import { signupRoutes } from './routes/signup.js';
 import { signInThrottle } from './oauth/throttle.js';
 import { rejectNul } from './web/reject-nul.js';
+import { SigningKeys } from './oidc/keys.js';
+import { jwksRoutes } from './routes/jwks.js';
 
 export interface AppDeps {
   config: Config;
@@ -38,6 +40,8 @@ export interface AppDeps {
   clock: Clock;
   /** Signs cookies; server.ts resolves it from config or the data directory. */
   cookieSecret: string;
+  /** Seals private signing keys; config.keySecret unless given (server.ts resolves it like the cookie secret). */
+  keySecret?: string;
   /** The PostgreSQL pool behind `db`, when there is one: its use is exported as metrics. */
   pool?: pg.Pool;
 }
@@ -45,6 +49,8 @@ export interface AppDeps {
 declare module 'fastify' {
   interface FastifyInstance {
     deps: AppDeps;
+    /** This instance's signing keys: cached, refreshed in the background once started. */
+    signingKeys: SigningKeys;
   }
   interface FastifyContextConfig {
     /** Errors on this route render the HTML error page instead of JSON. */
@@ -100,6 +106,11 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.decorate('deps', deps);
+  const keySecret = deps.keySecret ?? deps.config.keySecret;
+  if (!keySecret) throw new Error('buildApp needs a key secret (LATCH_KEY_SECRET, or one resolved from the data directory)');
+  const signingKeys = new SigningKeys({ db: deps.db, clock: deps.clock, config: deps.config, keySecret, log: app.log });
+  app.decorate('signingKeys', signingKeys);
+  app.addHook('onClose', async () => signingKeys.stop());
 
   // Only form and JSON bodies are accepted; anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');
@@ -124,6 +135,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(healthRoutes);
   await app.register(staticRoutes);
   await app.register(metadataRoutes);
+  await app.register(jwksRoutes);
   // The password grant shares the login page's sign-in throttle.
   const throttle = signInThrottle(deps.db, deps.clock);
   await app.register(tokenRoutes, { grantContext: () => ({ throttle }) });

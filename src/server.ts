@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { resolveCookieSecret } from './cookie-secret.js';
+import { resolveCookieSecret, resolveKeySecret } from './cookie-secret.js';
 import { openDatabase, type DatabaseHandle } from './db/database.js';
 import { EmbeddedDatabaseBusyError } from './db/embedded-lock.js';
 import { migrateToLatest } from './db/migrate.js';
 import { countUsers } from './store/users.js';
 import { startPruneTimer } from './housekeeping.js';
+import { SigningKeyError } from './oidc/keys.js';
 
 /** Longest a graceful stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 10_000;
@@ -30,7 +31,21 @@ async function main(): Promise<void> {
     fail(`cannot open the database: ${(err as Error).message}`);
   }
 
-  const app = await buildApp({ config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), pool: handle.pool });
+  const app = await buildApp({
+    config,
+    db: handle.db,
+    clock: systemClock,
+    cookieSecret: resolveCookieSecret(config),
+    keySecret: resolveKeySecret(config),
+    pool: handle.pool,
+  });
+  try {
+    // Keys exist (so the JWKS is never empty) and open under this secret before anything is served.
+    await app.signingKeys.start();
+  } catch (err) {
+    await handle.close();
+    fail(err instanceof SigningKeyError ? err.message : `cannot prepare the signing keys: ${(err as Error).message}`);
+  }
   const stopPruning = startPruneTimer(config.pruneInterval, handle.db, systemClock, app.log);
 
   try {

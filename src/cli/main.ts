@@ -33,6 +33,7 @@ Usage: latch <command> [options]   (every command takes --json and --help)
   client rotate-secret|delete      replace the secret, or remove a client
   token create|list|revoke         personal ("test") tokens
   prune                            delete expired codes, tokens and sessions
+  keys list|rotate                 OpenID Connect signing keys
 
 The server itself: npm start. Environment as documented in README.md.`;
 

@@ -8,13 +8,15 @@ export interface PruneCounts {
   grants: number;
   sessions: number;
   login_attempts: number;
+  signing_keys: number;
 }
 
 /**
  * Rotated refresh tokens stay until they expire: a replay of one is how reuse is detected.
  * Deletes, in batches of `batch` rows each in its own short statement, what can
  * no longer be used: expired codes, tokens expired or revoked before `cutoff`,
- * grants left with no token, ended sessions and stale sign-in counters.
+ * grants left with no token, ended sessions, stale sign-in counters and retired
+ * signing keys past their `delete_after`.
  */
 export async function pruneExpired(
   db: Executor,
@@ -29,6 +31,7 @@ export async function pruneExpired(
     grants: 0,
     sessions: 0,
     login_attempts: 0,
+    signing_keys: 0,
   };
   const drain = async (table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>) => {
     for (;;) {
@@ -62,5 +65,7 @@ export async function pruneExpired(
   );
   await drain('sessions', 'id_digest', sql`expires_at < ${now}`);
   await drain('login_attempts', 'key', sql`first_failure_at < ${cutoff} and (blocked_until is null or blocked_until < ${now})`);
+  // delete_after already holds the margin: the last token a retired key signed has expired.
+  await drain('signing_keys', 'kid', sql`state = 'retired' and delete_after < ${now}`);
   return counts;
 }

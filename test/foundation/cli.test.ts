@@ -201,7 +201,7 @@ describe('bin/latch misc', () => {
     const r = await run(['prune', '--json']);
     expect(r.code).toBe(0);
     expect(Object.keys(r.json.deleted).sort()).toEqual(
-      ['access_tokens', 'authorization_codes', 'grants', 'login_attempts', 'refresh_tokens', 'sessions'],
+      ['access_tokens', 'authorization_codes', 'grants', 'login_attempts', 'refresh_tokens', 'sessions', 'signing_keys'],
     );
   });
 

@@ -14,6 +14,7 @@ const TABLES = [
   'login_attempts',
   'refresh_tokens',
   'sessions',
+  'signing_keys',
   'users',
 ];
 

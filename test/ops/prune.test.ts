@@ -99,6 +99,7 @@ describe('bin/latch prune', () => {
       grants: 1,
       sessions: 1,
       login_attempts: 1,
+      signing_keys: 0,
     });
 
     expect(await exists('authorization_codes', oldCode)).toBe(false);
