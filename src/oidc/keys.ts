@@ -109,10 +109,15 @@ export class SigningKeys {
     this.snapshot = await this.load();
   }
 
-  /** Server start: keys exist and open under this secret before the first request; then background refresh (and rotation). */
-  async start(): Promise<void> {
+  /** Keys exist and open under this secret. */
+  async ready(): Promise<void> {
     await this.ensure();
     await this.refresh();
+  }
+
+  /** Server start: ready before the first request; then background refresh (and rotation). */
+  async start(): Promise<void> {
+    await this.ready();
     this.timer = setInterval(() => void this.tick(), KEY_REFRESH_SECONDS * 1000);
     this.timer.unref();
   }
