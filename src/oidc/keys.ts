@@ -210,7 +210,10 @@ export class SigningKeys {
     const current = new Map<SigningAlg, CurrentKey>();
     for (const row of rows) {
       if (row.state !== 'current') continue;
-      current.set(row.alg, { kid: row.kid, activatedAt: row.activated_at!, key: await this.openPrivateKey(row) });
+      // A key already opened stays opened: a refresh costs one query, not a decryption and an import.
+      const known = this.snapshot?.current.get(row.alg);
+      const key = known?.kid === row.kid ? known.key : await this.openPrivateKey(row);
+      current.set(row.alg, { kid: row.kid, activatedAt: row.activated_at!, key });
     }
     // Published before anything else: current first, for verifiers that naively take the first key.
     return { jwks: { keys: rows.map(publicJwk) }, current };
