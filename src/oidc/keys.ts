@@ -96,11 +96,11 @@ export class SigningKeys {
   async ensure(): Promise<void> {
     const { db, clock } = this.deps;
     const have = new Set((await store.liveSigningKeyStates(db)).map((k) => `${k.alg}/${k.state}`));
-    for (const alg of SIGNING_ALGS) {
-      for (const state of ['current', 'next'] as const) {
-        if (have.has(`${alg}/${state}`)) continue;
-        await store.insertSigningKeyIfAbsent(db, await newSigningKey(alg, this.seal), state, clock.now());
-      }
+    const missing = SIGNING_ALGS.flatMap((alg) => (['current', 'next'] as const).filter((state) => !have.has(`${alg}/${state}`)).map((state) => ({ alg, state })));
+    // Generated side by side (RSA takes seconds on a busy machine; node runs it off the main thread).
+    const made = await Promise.all(missing.map(({ alg }) => newSigningKey(alg, this.seal)));
+    for (const [i, { state }] of missing.entries()) {
+      await store.insertSigningKeyIfAbsent(db, made[i]!, state, clock.now());
     }
   }
 

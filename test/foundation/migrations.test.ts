@@ -69,7 +69,7 @@ describe('migrations', () => {
     const fresh = await openEmbedded(null);
     try {
       const results = await migrateToLatest(fresh.db);
-      expect(results.map((r) => [r.migrationName, r.status])).toEqual([['0001_initial', 'Success']]);
+      expect(results.map((r) => [r.migrationName, r.status])).toEqual([['0001_initial', 'Success'], ['0004_signing_keys', 'Success']]);
       expect(await tablesOf(fresh.db)).toEqual(TABLES);
     } finally {
       await fresh.close();

@@ -10,6 +10,10 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+/** A first start (PGlite init, migrations, key generation) is slow on a busy machine: generous, bounded waits. */
+const START_MS = 150_000;
+const TEST_MS = 2 * START_MS + 60_000;
+
 const kids = async (server: RunningServer) => {
   const r = await fetch(`${server.url}/oauth/jwks`);
   expect(r.status).toBe(200);
@@ -20,7 +24,7 @@ describe('signing keys in the real server', () => {
   it('embedded: generates LATCH_KEY_SECRET into the data directory, serves keys from the first request, and opens them after a restart', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'latch-keys-'));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const first = await startServer({ LATCH_DATA_DIR: dataDir });
+    const first = await startServer({ LATCH_DATA_DIR: dataDir }, START_MS);
     let before: string[];
     try {
       before = await kids(first);
@@ -29,21 +33,21 @@ describe('signing keys in the real server', () => {
       expect((await first.stop()).code).toBe(0);
     }
     expect(statSync(join(dataDir, 'key-secret')).mode & 0o777).toBe(0o600);
-    const second = await startServer({ LATCH_DATA_DIR: dataDir });
+    const second = await startServer({ LATCH_DATA_DIR: dataDir }, START_MS);
     try {
       expect(await kids(second)).toEqual(before);
     } finally {
       await second.stop();
     }
-  });
+  }, TEST_MS);
 
   it('PostgreSQL: a changed LATCH_KEY_SECRET stops the server at start with one line naming the variable', async () => {
     const database = await freshPostgresDatabase(await requirePostgresServer());
     cleanups.push(() => database.drop());
     const env = { DATABASE_URL: database.url, LATCH_COOKIE_SECRET: 'c'.repeat(40) };
-    const server = await startServer({ ...env, LATCH_KEY_SECRET: 'k'.repeat(40) });
+    const server = await startServer({ ...env, LATCH_KEY_SECRET: 'k'.repeat(40) }, START_MS);
     await server.stop();
-    const refused = await startServer({ ...env, LATCH_KEY_SECRET: 'z'.repeat(40) }).then(
+    const refused = await startServer({ ...env, LATCH_KEY_SECRET: 'z'.repeat(40) }, START_MS).then(
       (s) => s.stop().then(() => 'started'),
       (err: Error) => err.message,
     );
@@ -51,5 +55,5 @@ describe('signing keys in the real server', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^latch: LATCH_KEY_SECRET: the signing key \S+ does not open under this secret/);
     expect(refused).not.toContain('z'.repeat(40));
-  });
+  }, TEST_MS);
 });
