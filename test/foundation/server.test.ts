@@ -71,6 +71,6 @@ describe('the server process on embedded PGlite', () => {
     writeFileSync(join(dataDir, 'latch.lock'), '4194000');
     const r = latch(['migrate', '--json'], env);
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ applied: ['0001_initial'] });
+    expect(JSON.parse(r.stdout)).toEqual({ applied: ['0001_initial', '0004_signing_keys'] });
   });
 });
