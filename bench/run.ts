@@ -64,7 +64,8 @@ async function main(): Promise<void> {
   const handle = openPostgres(databaseUrl);
   await migrateToLatest(handle.db);
   const cookieSecret = randomBytes(24).toString('hex');
-  const config = loadConfig({ DATABASE_URL: databaseUrl, LATCH_COOKIE_SECRET: cookieSecret });
+  const keySecret = randomBytes(24).toString('hex');
+  const config = loadConfig({ DATABASE_URL: databaseUrl, LATCH_COOKIE_SECRET: cookieSecret, LATCH_KEY_SECRET: keySecret });
   const user = await createUser(handle.db, systemClock, { username: 'bench', password: 'bench-password-1', email: 'bench@example.com', isAdmin: false });
   const { client, secret } = await registerClient(handle.db, systemClock, config, {
     name: 'Bench',
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
   if (profile) mkdirSync(profileDir, { recursive: true });
   const latch = await start(
     [...LATCH_NODE_FLAGS, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), SERVER],
-    { DATABASE_URL: databaseUrl, LATCH_COOKIE_SECRET: cookieSecret, HOST: '127.0.0.1', PORT: String(latchPort), LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'info' },
+    { DATABASE_URL: databaseUrl, LATCH_COOKIE_SECRET: cookieSecret, LATCH_KEY_SECRET: keySecret, HOST: '127.0.0.1', PORT: String(latchPort), LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'info' },
     async () => (await fetch(`http://127.0.0.1:${latchPort}/readyz`).catch(() => null))?.status === 200,
   );
   const reference = await start(

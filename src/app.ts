@@ -36,6 +36,8 @@ import { auditRoutes } from './routes/audit.js';
 import { installJsonParser } from './web/json-body.js';
 import { BODY_LIMIT } from './web/body-limit.js';
 import { capConnectionsPerAddress, timeoutOptions } from './web/connection-limits.js';
+import { SigningKeys } from './oidc/keys.js';
+import { jwksRoutes } from './routes/jwks.js';
 
 export interface AppDeps {
   config: Config;
@@ -43,6 +45,8 @@ export interface AppDeps {
   clock: Clock;
   /** Signs cookies; server.ts resolves it from config or the data directory. */
   cookieSecret: string;
+  /** Seals private signing keys; config.keySecret unless given (server.ts resolves it like the cookie secret). */
+  keySecret?: string;
   /** The PostgreSQL pool behind `db`, when there is one: its use is exported as metrics. */
   pool?: pg.Pool;
 }
@@ -50,6 +54,8 @@ export interface AppDeps {
 declare module 'fastify' {
   interface FastifyInstance {
     deps: AppDeps;
+    /** This instance's signing keys: cached, refreshed in the background once started. */
+    signingKeys: SigningKeys;
   }
   interface FastifyContextConfig {
     /** Errors on this route render the HTML error page instead of JSON. */
@@ -111,6 +117,11 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   // Audit events are also one structured log line each (audit: true), for log pipelines.
   setAuditLog(app.log);
   if (deps.config.trustProxy === false) capConnectionsPerAddress(app.server, deps.config.maxConnectionsPerAddress);
+  const keySecret = deps.keySecret ?? deps.config.keySecret;
+  if (!keySecret) throw new Error('buildApp needs a key secret (LATCH_KEY_SECRET, or one resolved from the data directory)');
+  const signingKeys = new SigningKeys({ db: deps.db, clock: deps.clock, config: deps.config, keySecret, log: app.log });
+  app.decorate('signingKeys', signingKeys);
+  app.addHook('onClose', async () => signingKeys.stop());
 
   // Only form and JSON bodies are accepted (and multipart at the token endpoints, src/routes/token.ts); anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');
@@ -137,6 +148,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(staticRoutes);
   await app.register(metadataRoutes);
   await app.register(tokenRoutes);
+  await app.register(jwksRoutes);
   await app.register(userinfoRoutes);
   await app.register(authorizeRoutes);
   await app.register(loginRoutes);

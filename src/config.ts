@@ -39,6 +39,11 @@ const env = z.object({
   LATCH_REFRESH_TOKEN_TTL: seconds('a lifetime').default(2592000),
   LATCH_CODE_TTL: seconds('a lifetime').default(60),
   LATCH_COOKIE_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
+  LATCH_KEY_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
+  LATCH_ID_TOKEN_TTL: seconds('a lifetime')
+    .refine((n) => n > 0, 'expected a lifetime above 0 seconds')
+    .default(3600),
+  LATCH_KEY_ROTATION: seconds('an interval').default(0),
   LATCH_REFRESH_REUSE_GRACE: seconds('a grace period').default(0),
   LATCH_APP_APPROVAL: z.enum(['auto', 'manual'], { error: 'expected auto or manual' }).default('auto'),
   LATCH_SIGNUP: z.enum(['open', 'closed'], { error: 'expected open or closed' }).default('closed'),
@@ -88,6 +93,11 @@ export interface Config {
   codeTtl: number;
   /** Undefined only in embedded mode, where the server keeps one in the data directory. */
   cookieSecret: string | undefined;
+  /** Undefined only in embedded mode, where the server keeps one in the data directory. */
+  keySecret: string | undefined;
+  idTokenTtl: number;
+  /** Seconds between automatic signing-key rotations; 0: only `bin/latch keys rotate`. */
+  keyRotation: number;
   refreshReuseGrace: number;
   appApproval: 'auto' | 'manual';
   signup: 'open' | 'closed';
@@ -135,6 +145,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (e.DATABASE_URL && !e.LATCH_COOKIE_SECRET) {
     throw new ConfigError('LATCH_COOKIE_SECRET: required with DATABASE_URL (expected at least 32 random characters, e.g. from `openssl rand -hex 32`)');
   }
+  if (e.DATABASE_URL && !e.LATCH_KEY_SECRET) {
+    throw new ConfigError('LATCH_KEY_SECRET: required with DATABASE_URL (expected at least 32 random characters, e.g. from `openssl rand -hex 32`; every instance needs the same one)');
+  }
   const hostForUrl = e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST;
   return {
     databaseUrl: e.DATABASE_URL,
@@ -148,6 +161,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     refreshTokenTtl: e.LATCH_REFRESH_TOKEN_TTL,
     codeTtl: e.LATCH_CODE_TTL,
     cookieSecret: e.LATCH_COOKIE_SECRET,
+    keySecret: e.LATCH_KEY_SECRET,
+    idTokenTtl: e.LATCH_ID_TOKEN_TTL,
+    keyRotation: e.LATCH_KEY_ROTATION,
     refreshReuseGrace: e.LATCH_REFRESH_REUSE_GRACE,
     appApproval: e.LATCH_APP_APPROVAL,
     signup: e.LATCH_SIGNUP,

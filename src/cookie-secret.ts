@@ -8,9 +8,20 @@ import type { Config } from './config.js';
  * first start and kept beside the database, so sessions survive a restart.
  */
 export function resolveCookieSecret(config: Config): string {
-  if (config.cookieSecret) return config.cookieSecret;
+  return config.cookieSecret ?? dataDirSecret(config, 'cookie-secret');
+}
+
+/**
+ * LATCH_KEY_SECRET when set; in embedded mode otherwise one generated the same
+ * way, so the private signing keys sealed under it open after a restart.
+ */
+export function resolveKeySecret(config: Config): string {
+  return config.keySecret ?? dataDirSecret(config, 'key-secret');
+}
+
+function dataDirSecret(config: Config, name: string): string {
   mkdirSync(config.dataDir, { recursive: true });
-  const path = join(config.dataDir, 'cookie-secret');
+  const path = join(config.dataDir, name);
   if (!existsSync(path)) {
     writeFileSync(path, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
   }

@@ -24,6 +24,7 @@ export const REDACT_PATHS = [
   '*.access_token',
   '*.refresh_token',
   '*.cookieSecret',
+  '*.keySecret',
   'password',
   'secret',
   'client_secret',

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { resolveCookieSecret } from './cookie-secret.js';
+import { resolveCookieSecret, resolveKeySecret } from './cookie-secret.js';
 import { openDatabase, type DatabaseHandle } from './db/database.js';
 import { interactiveOutput, loggerOptions } from './logger.js';
 import { EmbeddedDatabaseBusyError } from './db/embedded-lock.js';
@@ -11,6 +11,7 @@ import { countUsers } from './store/users.js';
 import { startHousekeeping } from './housekeeping.js';
 import { startMailSender } from './mail/sender.js';
 import { watchClientChanges } from './store/client-changes.js';
+import { SigningKeyError } from './oidc/keys.js';
 
 /** Longest a graceful stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 10_000;
@@ -36,9 +37,16 @@ async function main(): Promise<void> {
 
   const interactive = interactiveOutput(process.stdout, process.env);
   const app = await buildApp(
-    { config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), pool: handle.pool },
+    { config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), keySecret: resolveKeySecret(config), pool: handle.pool },
     { logger: loggerOptions(config.logLevel, interactive) },
   );
+  try {
+    // Keys exist (so the JWKS is never empty) and open under this secret before anything is served.
+    await app.signingKeys.start();
+  } catch (err) {
+    await handle.close();
+    fail(err instanceof SigningKeyError ? err.message : `cannot prepare the signing keys: ${(err as Error).message}`);
+  }
   const stopPruning = startHousekeeping(config.pruneInterval, handle.db, systemClock, app.log, config.auditRetention);
   // A client suspended or re-keyed anywhere (another instance, the CLI) is seen here at once.
   const clientChanges = watchClientChanges(handle, app.log);

@@ -19,6 +19,10 @@ import { migrateToLatest } from '../db/migrate.js';
 import { prune } from '../housekeeping.js';
 import { auditEventJson, findAuditEvents } from '../audit/query.js';
 import { CliError, readSecret } from './io.js';
+import { SIGNING_ALGS, SigningKeys } from '../oidc/keys.js';
+import { listSigningKeys } from '../store/signing-keys.js';
+import { resolveKeySecret } from '../cookie-secret.js';
+import type { SigningAlg } from '../db/schema.js';
 import type { CliContext } from './main.js';
 
 export interface Command {
@@ -427,4 +431,41 @@ export const COMMANDS: Record<string, Command> = {
       );
     },
   },
+
+  // ---- signing keys (OpenID Connect) ----
+
+  'keys list': {
+    usage: '',
+    summary: 'Lists the signing keys: next (published, not yet signing), current (signing), retired (published until its tokens expire).',
+    options: {},
+    async run(ctx) {
+      await printKeys(ctx);
+    },
+  },
+
+  'keys rotate': {
+    usage: '[--alg RS256|ES256|EdDSA]',
+    summary:
+      'Promotes the published next key to current, retires the current one (still published until the tokens it signed expire) and creates a new next key; every algorithm unless --alg. Running instances pick it up within seconds.',
+    options: { alg: { type: 'string' } },
+    async run(ctx) {
+      const alg = str(ctx, 'alg');
+      if (alg !== undefined && !SIGNING_ALGS.includes(alg as SigningAlg)) {
+        throw new CliError(`--alg expects one of ${SIGNING_ALGS.join(', ')} (got "${alg}")`, 2);
+      }
+      const keys = new SigningKeys({ db: ctx.db, clock: ctx.clock, config: ctx.config, keySecret: resolveKeySecret(ctx.config) });
+      for (const a of alg ? [alg as SigningAlg] : SIGNING_ALGS) await keys.rotate(a);
+      await printKeys(ctx);
+    },
+  },
 };
+
+async function printKeys(ctx: CliContext): Promise<void> {
+  const keys = (await listSigningKeys(ctx.db)).map((k) => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: epochSeconds(k.created_at) }));
+  ctx.print(
+    { keys },
+    keys.length === 0
+      ? 'no signing keys yet (the server creates them when it starts)'
+      : keys.map((k) => `${k.kid}  ${k.alg.padEnd(5)}  ${k.state.padEnd(7)}  ${new Date(k.created_at * 1000).toISOString()}`).join('\n'),
+  );
+}

@@ -34,6 +34,7 @@ Usage: latch <command> [options]   (every command takes --json and --help)
   token create|list|revoke         personal ("test") tokens
   prune                            delete expired codes, tokens and sessions
   audit                            read the audit log (who did what, when, from where)
+  keys list|rotate                 OpenID Connect signing keys
 
 The server itself: npm start. Environment as documented in README.md.`;
 

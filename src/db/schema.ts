@@ -157,6 +157,24 @@ export interface AuditEventsTable {
   details: ColumnType<Record<string, unknown>, string, string>;
 }
 
+export type SigningAlg = 'RS256' | 'ES256' | 'EdDSA';
+export type SigningKeyState = 'next' | 'current' | 'retired';
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: SigningAlg;
+  state: SigningKeyState;
+  /** The public JWK, as JSON. */
+  public_jwk: string;
+  /** The private JWK, sealed with LATCH_KEY_SECRET (src/crypto/sealed.ts); never in clear. */
+  private_jwk_sealed: string;
+  created_at: Timestamp;
+  activated_at: Timestamp | null;
+  retired_at: Timestamp | null;
+  /** A retired key is published until then: the last token it signed has expired. */
+  delete_after: Timestamp | null;
+}
+
 export interface Database {
   users: UsersTable;
   clients: ClientsTable;
@@ -170,6 +188,7 @@ export interface Database {
   login_attempts: LoginAttemptsTable;
   mail_outbox: MailOutboxTable;
   audit_events: AuditEventsTable;
+  signing_keys: SigningKeysTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -179,3 +198,4 @@ export type AuthorizationCode = Selectable<AuthorizationCodesTable>;
 export type AccessToken = Selectable<AccessTokensTable>;
 export type RefreshToken = Selectable<RefreshTokensTable>;
 export type ClientDecision = Selectable<ClientDecisionsTable>;
+export type SigningKeyRow = Selectable<SigningKeysTable>;

@@ -10,6 +10,7 @@ export interface PruneCounts {
   login_attempts: number;
   mail_outbox: number;
   audit_events: number;
+  signing_keys: number;
 }
 
 /**
@@ -17,6 +18,8 @@ export interface PruneCounts {
  * Deletes, in batches of `batch` rows each in its own short statement, what can
  * no longer be used: expired codes, tokens expired or revoked before `cutoff`,
  * grants left with no token, ended sessions, stale sign-in counters and delivered mail.
+ * grants left with no token, ended sessions, stale sign-in counters and retired
+ * signing keys past their `delete_after`.
  */
 export async function pruneExpired(
   db: Executor,
@@ -35,6 +38,7 @@ export async function pruneExpired(
     login_attempts: 0,
     mail_outbox: 0,
     audit_events: 0,
+    signing_keys: 0,
   };
   const drain = async (table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>) => {
     counts[table] += await deleteInBatches(db, table, key, where, batch);
@@ -63,6 +67,8 @@ export async function pruneExpired(
   // Sent and abandoned mail (bodies already gone) stays a day: the per-recipient bound counts it.
   await drain('mail_outbox', 'id', sql`sent_at < ${cutoff} or given_up_at < ${cutoff}`);
   if (auditCutoff) await drain('audit_events', 'id', sql`at < ${auditCutoff}`);
+  // delete_after already holds the margin: the last token a retired key signed has expired.
+  await drain('signing_keys', 'kid', sql`state = 'retired' and delete_after < ${now}`);
   return counts;
 }
 

@@ -22,7 +22,15 @@ describe('config', () => {
       signup: 'closed',
       pruneInterval: 0,
       logLevel: 'info',
+      keySecret: undefined,
+      idTokenTtl: 3600,
+      keyRotation: 0,
     });
+  });
+
+  it('reads the OpenID Connect settings', () => {
+    const c = loadConfig({ LATCH_KEY_SECRET: 'k'.repeat(32), LATCH_ID_TOKEN_TTL: '600', LATCH_KEY_ROTATION: '86400' });
+    expect(c).toMatchObject({ keySecret: 'k'.repeat(32), idTokenTtl: 600, keyRotation: 86400 });
   });
 
   it('derives the issuer from HOST and PORT and strips a trailing slash from LATCH_ISSUER', () => {
@@ -40,6 +48,10 @@ describe('config', () => {
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL: expected a postgres:\/\/ connection string/],
     ['LATCH_SCOPES', 'read "write"', /LATCH_SCOPES: expected space-separated scope names/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL: expected one of/],
+    ['LATCH_ID_TOKEN_TTL', '1h', /LATCH_ID_TOKEN_TTL: expected a lifetime as a whole number of seconds/],
+    ['LATCH_ID_TOKEN_TTL', '0', /LATCH_ID_TOKEN_TTL: expected a lifetime above 0 seconds/],
+    ['LATCH_KEY_ROTATION', '-1', /LATCH_KEY_ROTATION: expected an interval/],
+    ['LATCH_KEY_SECRET', 'too-short', /LATCH_KEY_SECRET: expected at least 32 characters \(got "…"\)/],
   ])('refuses %s=%s with a line naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
@@ -51,6 +63,19 @@ describe('config', () => {
 
   it('requires a cookie secret on PostgreSQL, where no data directory keeps one', () => {
     expect(() => loadConfig({ DATABASE_URL: 'postgres://x/y' })).toThrow(/^LATCH_COOKIE_SECRET: required with DATABASE_URL/);
+  });
+
+  it('requires a key secret on PostgreSQL too, in one line naming the variable', () => {
+    let message = '';
+    try {
+      loadConfig({ DATABASE_URL: 'postgres://x/y', LATCH_COOKIE_SECRET: 'c'.repeat(32) });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^LATCH_KEY_SECRET: required with DATABASE_URL \(expected at least 32 random characters/);
+    expect(message).not.toContain('\n');
+    expect(loadConfig({ DATABASE_URL: 'postgres://x/y', LATCH_COOKIE_SECRET: 'c'.repeat(32), LATCH_KEY_SECRET: 'k'.repeat(32) }).keySecret).toBe('k'.repeat(32));
   });
 
   it('never echoes a secret value in the error', () => {
@@ -73,4 +98,15 @@ describe('config', () => {
     expect(run.stderr.trim()).toBe('latch: PORT: expected a port number (got "nope")');
     expect(run.stdout).toBe('');
   }, PROCESS_TEST_MS);
+
+  it('stops the server with one line when DATABASE_URL comes without LATCH_KEY_SECRET', () => {
+    const run = spawnSync(process.execPath, ['dist/src/server.js'], {
+      env: { PATH: process.env.PATH, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', LATCH_COOKIE_SECRET: 'c'.repeat(40) },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^latch: LATCH_KEY_SECRET: required with DATABASE_URL \([^\n]*\)\n$/);
+    expect(run.stdout).toBe('');
+  });
 });

@@ -18,6 +18,7 @@ const TABLES = [
   'mail_outbox',
   'refresh_tokens',
   'sessions',
+  'signing_keys',
   'users',
 ];
 

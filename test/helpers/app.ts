@@ -14,7 +14,12 @@ export interface TestContext {
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ LATCH_DATA_DIR: '/nonexistent-latch-test', LOG_LEVEL: 'silent', ...env });
+  return loadConfig({
+    LATCH_DATA_DIR: '/nonexistent-latch-test',
+    LOG_LEVEL: 'silent',
+    LATCH_KEY_SECRET: 'test-key-secret-0123456789abcdef0123',
+    ...env,
+  });
 }
 
 /** One app over one fresh database, for a whole test file (beforeAll/afterAll). */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { onPostgres, testDatabase } from './db.js';
 
 export interface ServerStore {
-  /** DATABASE_URL and a cookie secret on PostgreSQL, or LATCH_DATA_DIR on PGlite. */
+  /** DATABASE_URL, a cookie and a key secret on PostgreSQL, or LATCH_DATA_DIR on PGlite. */
   env: NodeJS.ProcessEnv;
   /** Drops the database or removes the data directory; call after the server stopped. */
   dispose(): Promise<void>;
@@ -23,7 +23,7 @@ export async function serverStore(): Promise<ServerStore> {
   if (onPostgres()) {
     const database = await testDatabase();
     return {
-      env: { DATABASE_URL: database.url, LATCH_COOKIE_SECRET: randomBytes(32).toString('hex') },
+      env: { DATABASE_URL: database.url, LATCH_COOKIE_SECRET: randomBytes(32).toString('hex'), LATCH_KEY_SECRET: randomBytes(32).toString('hex') },
       dispose: () => database.close(),
     };
   }

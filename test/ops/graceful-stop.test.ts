@@ -30,7 +30,7 @@ describe('SIGTERM under load', () => {
     const ctx = { db: direct.db, clock: new ManualClock(Date.now()), config: testConfig() };
     const client = await makeClient(ctx);
     const user = await makeUser(ctx);
-    const server = await startServer({ DATABASE_URL: database.url, LATCH_COOKIE_SECRET: 'g'.repeat(40) });
+    const server = await startServer({ DATABASE_URL: database.url, LATCH_COOKIE_SECRET: 'g'.repeat(40), LATCH_KEY_SECRET: 'k'.repeat(40) });
     const auth = basic(client.client_id, client.secret);
     const post = (body: Record<string, string>) =>
       request(`${server.url}/oauth/token`, {

@@ -24,7 +24,7 @@ beforeAll(async () => {
   const ctx = { db: direct.db, clock: new ManualClock(Date.now()), config: testConfig() };
   client = await makeClient(ctx, { redirectUris: [REDIRECT] });
   user = await makeUser(ctx);
-  const env = { DATABASE_URL: database.url, LATCH_COOKIE_SECRET: 'm'.repeat(40) };
+  const env = { DATABASE_URL: database.url, LATCH_COOKIE_SECRET: 'm'.repeat(40), LATCH_KEY_SECRET: 'k'.repeat(40) };
   [a, b] = await Promise.all([startServer(env), startServer(env)]);
 });
 

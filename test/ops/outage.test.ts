@@ -53,7 +53,7 @@ describe('a database outage, on the real server process', () => {
   let server: RunningServer;
   let accessToken: string;
   beforeAll(async () => {
-    server = await startServer({ DATABASE_URL: proxiedUrl, LATCH_COOKIE_SECRET: 'o'.repeat(40) });
+    server = await startServer({ DATABASE_URL: proxiedUrl, LATCH_COOKIE_SECRET: 'o'.repeat(40), LATCH_KEY_SECRET: 'k'.repeat(40) });
   });
   afterAll(async () => {
     if (server) await server.stop('SIGTERM');

@@ -102,6 +102,7 @@ describe('bin/latch prune', () => {
       login_attempts: 1,
       mail_outbox: 0,
       audit_events: 0,
+      signing_keys: 0,
     });
 
     expect(await exists('authorization_codes', oldCode)).toBe(false);

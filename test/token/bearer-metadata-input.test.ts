@@ -80,7 +80,7 @@ describe('GET /.well-known/oauth-authorization-server (RFC 8414)', () => {
       token_endpoint: `${issuer}/oauth/token`,
       revocation_endpoint: `${issuer}/oauth/revoke`,
       introspection_endpoint: `${issuer}/oauth/introspect`,
-      scopes_supported: ['read', 'write'],
+      scopes_supported: ['read', 'write', 'openid', 'profile', 'email', 'offline_access'],
       response_types_supported: ['code', 'token'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       code_challenge_methods_supported: ['S256'],
