@@ -24,7 +24,7 @@ beforeAll(async () => {
   database = await freshPostgresDatabase(await requirePostgresServer());
   direct = openPostgres(database.url);
   client = await makeClient({ db: direct.db, clock: new ManualClock(Date.now()), config: testConfig() }, { grantTypes: ['client_credentials'] });
-  server = await startServer({ DATABASE_URL: database.url, LATCH_COOKIE_SECRET: 'c'.repeat(40) }, 120_000);
+  server = await startServer({ DATABASE_URL: database.url, LATCH_COOKIE_SECRET: 'c'.repeat(40), LATCH_KEY_SECRET: 'k'.repeat(40) }, 120_000);
   await listenerPid();
 }, 180_000);
 
