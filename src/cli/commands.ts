@@ -5,6 +5,8 @@ import { createUser, findUserNamed } from '../manage/users.js';
 import { OPERATOR } from '../manage/actor.js';
 import {
   APP_DECISIONS,
+  CLIENT_STATUSES,
+  TRANSITIONS,
   clientOverview,
   createTestToken,
   decideClient,
@@ -135,7 +137,7 @@ function clientSettings(ctx: CliContext) {
 /** `client approve`, `client deny`, ...: one command per decision of the transition table. */
 function decision(kind: AppDecision): Command {
   return {
-    usage: kind === 'deny' ? 'ID --reason TEXT' : 'ID [--reason TEXT]',
+    usage: TRANSITIONS[kind].reason === 'required' ? 'ID --reason TEXT' : 'ID [--reason TEXT]',
     summary: describeDecision(kind),
     positionals: 1,
     options: { reason: { type: 'string' } },
@@ -215,13 +217,13 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   'client list': {
-    usage: '[--status pending|active|suspended|denied] [--owner U]',
+    usage: `[--status ${CLIENT_STATUSES.join('|')}] [--owner U]`,
     summary: 'Lists clients with their status and owner; never a secret.',
     options: { status: { type: 'string' }, owner: { type: 'string' } },
     async run(ctx) {
       const status = str(ctx, 'status');
-      if (status && !['pending', 'active', 'suspended', 'denied'].includes(status)) {
-        throw new CliError('--status expects pending, active, suspended or denied', 2);
+      if (status && !(CLIENT_STATUSES as readonly string[]).includes(status)) {
+        throw new CliError(`--status expects ${CLIENT_STATUSES.slice(0, -1).join(', ')} or ${CLIENT_STATUSES.at(-1)}`, 2);
       }
       const owner = await userOption(ctx, 'owner');
       const rows = await listClientsFor(ctx, OPERATOR.actor, { status: status as Client['status'] | undefined, ownerId: owner?.id });

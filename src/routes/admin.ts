@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ClientChangedError, clientsByStatus, clientVersion, decideClient, decisionsFrom, parseClientVersion } from '../manage/clients/index.js';
+import { ClientChangedError, clientsByStatus, clientVersion, decideClient, decisionsFrom, parseClientVersion, TRANSITIONS } from '../manage/clients/index.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
 import { actingUser } from '../web/audit-context.js';
@@ -29,7 +29,7 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
         }
       }
     }
-    return consolePage(request, reply, 'admin/apps', { title: 'App approval', groups, decisionsFrom, csrf, versionOf: clientVersion, ...extra }, status);
+    return consolePage(request, reply, 'admin/apps', { title: 'App approval', groups, decisionsFrom, transitions: TRANSITIONS, csrf, versionOf: clientVersion, ...extra }, status);
   }
 
   app.get('/admin/apps', opts, async (request, reply) => renderAdmin(request, reply));

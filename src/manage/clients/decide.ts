@@ -44,7 +44,7 @@ export async function decideClient(
   const problem = transitionProblem(decision, client.status);
   if (problem) throw new ValidationError({ status: problem });
   const reason = options.reason?.trim() || null;
-  if (decision === 'deny' && !reason) throw new ValidationError({ reason: 'say why, so the owner knows what to fix' });
+  if (TRANSITIONS[decision].reason === 'required' && !reason) throw new ValidationError({ reason: 'say why, so the owner knows what to fix' });
   const to = TRANSITIONS[decision].to;
   const now = clock.now();
   return inTransaction(db, async (trx) => {

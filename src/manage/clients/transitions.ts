@@ -9,11 +9,14 @@ import type { ClientStatus } from '../../db/schema.js';
  * reinstated: reinstating undoes a suspension.
  */
 export const TRANSITIONS = {
-  approve: { from: ['pending', 'denied'], to: 'active', note: '' },
-  deny: { from: ['pending'], to: 'denied', note: 'A reason is required: the owner sees it.' },
-  suspend: { from: ['pending', 'active'], to: 'suspended', note: 'Ends its live tokens at once.' },
-  reinstate: { from: ['suspended'], to: 'active', note: '' },
-} as const satisfies Record<string, { from: readonly ClientStatus[]; to: ClientStatus; note: string }>;
+  approve: { from: ['pending', 'denied'], to: 'active', reason: 'optional', note: '' },
+  // The owner reads the reason to know what to fix.
+  deny: { from: ['pending'], to: 'denied', reason: 'required', note: 'The owner sees the reason.' },
+  suspend: { from: ['pending', 'active'], to: 'suspended', reason: 'optional', note: 'Ends its live tokens at once.' },
+  reinstate: { from: ['suspended'], to: 'active', reason: 'optional', note: '' },
+} as const satisfies Record<string, { from: readonly ClientStatus[]; to: ClientStatus; reason: 'required' | 'optional'; note: string }>;
+
+export const CLIENT_STATUSES: readonly ClientStatus[] = ['pending', 'active', 'suspended', 'denied'];
 
 export type AppDecision = keyof typeof TRANSITIONS;
 
@@ -32,6 +35,6 @@ export function transitionProblem(decision: AppDecision, status: ClientStatus): 
 
 /** One line saying what a decision does, for help texts: "Makes a pending or denied client active." */
 export function describeDecision(decision: AppDecision): string {
-  const { from, to, note } = TRANSITIONS[decision];
-  return `Makes a ${from.join(' or ')} client ${to}.${note ? ` ${note}` : ''}`;
+  const { from, to, reason, note } = TRANSITIONS[decision];
+  return `Makes a ${from.join(' or ')} client ${to}.${reason === 'required' ? ' A reason is required.' : ''}${note ? ` ${note}` : ''}`;
 }
