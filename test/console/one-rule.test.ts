@@ -104,11 +104,16 @@ describe('the transition table', () => {
 describe('one rule for the command line and the console (LATCH_APP_APPROVAL=manual)', () => {
   const WIDER = 'https://photosync.example/callback\nhttps://elsewhere.example/cb';
 
-  it("an owner's widening edit in the console sends an approved app back to pending", async () => {
+  /** Widens an active app's redirect URIs in the console as `who`; returns the status it is left in. */
+  async function widenInConsole(who: SignedIn): Promise<string> {
     const clientId = await appIn('active');
-    const r = await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'App active', redirect_uris: WIDER }));
+    const r = await post(t, who, `/apps/${clientId}/edit`, validApp({ name: 'App active', redirect_uris: WIDER }));
     expect(r.statusCode).toBe(303);
-    expect(await statusOf(clientId)).toBe('pending');
+    return statusOf(clientId);
+  }
+
+  it("an owner's widening edit in the console sends an approved app back to pending", async () => {
+    expect(await widenInConsole(asOwner)).toBe('pending');
   });
 
   it("the operator's same widening edit with client update keeps the app active: administrators' edits need no approval", async () => {
@@ -120,10 +125,7 @@ describe('one rule for the command line and the console (LATCH_APP_APPROVAL=manu
   });
 
   it("an administrator's widening edit in the console keeps it active too", async () => {
-    const clientId = await appIn('active');
-    const r = await post(t, asAdmin, `/apps/${clientId}/edit`, validApp({ name: 'App active', redirect_uris: WIDER }));
-    expect(r.statusCode).toBe(303);
-    expect(await statusOf(clientId)).toBe('active');
+    expect(await widenInConsole(asAdmin)).toBe('active');
   });
 
   it('a test token needs an active app, in the console and on the command line alike', async () => {
