@@ -20,7 +20,8 @@ import { loadConfig } from '../src/config.js';
 import { digest, newSecret, PREFIX } from '../src/crypto/secrets.js';
 import { openPostgres } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { registerClient } from '../src/manage/clients.js';
+import { registerClient } from '../src/manage/clients/index.js';
+import { OPERATOR } from '../src/manage/actor.js';
 import { createUser } from '../src/manage/users.js';
 import { s256 } from '../src/oauth/pkce.js';
 import { systemClock } from '../src/clock.js';
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   const keySecret = randomBytes(24).toString('hex');
   const config = loadConfig({ DATABASE_URL: databaseUrl, LATCH_COOKIE_SECRET: cookieSecret, LATCH_KEY_SECRET: keySecret });
   const user = await createUser(handle.db, systemClock, { username: 'bench', password: 'bench-password-1', email: 'bench@example.com', isAdmin: false });
-  const { client, secret } = await registerClient(handle.db, systemClock, config, {
+  const { client, secret } = await registerClient({ db: handle.db, clock: systemClock, config }, OPERATOR, {
     name: 'Bench',
     redirectUris: [REDIRECT],
     grantTypes: ['authorization_code', 'refresh_token', 'password', 'client_credentials'],

@@ -51,7 +51,8 @@ export interface AuditContext {
   userAgent: string | null;
 }
 
-export const OPERATOR: AuditContext = { actor: { kind: 'operator' }, address: null, userAgent: null };
+/** Typed as exactly the operator, so it is also the management layer's operator (src/manage/actor.ts). */
+export const OPERATOR = { actor: { kind: 'operator' as const }, address: null, userAgent: null } satisfies AuditContext;
 export const ANONYMOUS: AuditContext = { actor: { kind: 'anonymous' }, address: null, userAgent: null };
 
 /** Subjects ("signin", "client", ...), for prefix filters. */

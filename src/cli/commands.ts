@@ -1,20 +1,26 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Client } from '../db/schema.js';
 import { epochSeconds } from '../clock.js';
-import { createUser } from '../manage/users.js';
+import { createUser, findUserNamed } from '../manage/users.js';
+import { OPERATOR } from '../manage/actor.js';
 import {
+  APP_DECISIONS,
+  CLIENT_STATUSES,
+  TRANSITIONS,
+  clientOverview,
+  createTestToken,
   decideClient,
+  deleteClient,
+  describeDecision,
+  editClient,
+  listClientsFor,
+  listTestTokens,
   parseScopeList,
   registerClient,
-  removeClient,
+  revokeTestToken,
   rotateClientSecret,
-  updateClientSettings,
-  type Decision,
-} from '../manage/clients.js';
-import { createPersonalToken, endPersonalToken } from '../manage/personal-tokens.js';
-import * as clients from '../store/clients.js';
-import { listPersonalTokens } from '../store/personal-tokens.js';
-import { findUserByUsername } from '../store/users.js';
+  type AppDecision,
+} from '../manage/clients/index.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { prune } from '../housekeeping.js';
 import { auditEventJson, findAuditEvents } from '../audit/query.js';
@@ -45,34 +51,18 @@ function seconds(ctx: CliContext, name: string): number | undefined {
   return Number(v);
 }
 
-async function findClientOrFail(ctx: CliContext, id: string): Promise<Client> {
-  const client = await clients.findClientByClientId(ctx.db, id);
-  if (!client) throw new CliError(`no client with client_id "${id}"`);
-  return client;
-}
-
-/** The client named by the command's ID argument. */
-const clientArg = (ctx: CliContext) => findClientOrFail(ctx, ctx.positionals[0]!);
-
-/** The client named by --client, which the command requires. */
-function clientOption(ctx: CliContext): Promise<Client> {
+/** The client_id --client names, which the command requires. */
+function clientOption(ctx: CliContext): string {
   const id = str(ctx, 'client');
   if (!id) throw new CliError('--client is required', 2);
-  return findClientOrFail(ctx, id);
+  return id;
 }
 
-async function clientWithOwner(ctx: CliContext): Promise<clients.ClientWithOwner> {
-  const id = ctx.positionals[0]!;
-  const client = await clients.findClientWithOwner(ctx.db, id);
-  if (!client) throw new CliError(`no client with client_id "${id}"`);
-  return client;
-}
-
-async function userArg(ctx: CliContext, username: string) {
-  const user = await findUserByUsername(ctx.db, username);
-  if (!user) throw new CliError(`no user named "${username}"`);
-  return user;
-}
+/** The user named by option `name`, when given. */
+const userOption = async (ctx: CliContext, name: string) => {
+  const username = str(ctx, name);
+  return username ? findUserNamed(ctx, OPERATOR.actor, username) : undefined;
+};
 
 /** The public view of a client: everything but the secret. */
 function clientView(c: Client, owner: string | null) {
@@ -148,15 +138,15 @@ function clientSettings(ctx: CliContext) {
   };
 }
 
-function decision(kind: Decision, summary: string): Command {
+/** `client approve`, `client deny`, ...: one command per decision of the transition table. */
+function decision(kind: AppDecision): Command {
   return {
-    usage: kind === 'deny' ? 'ID --reason TEXT' : 'ID [--reason TEXT]',
-    summary,
+    usage: TRANSITIONS[kind].reason === 'required' ? 'ID --reason TEXT' : 'ID [--reason TEXT]',
+    summary: describeDecision(kind),
     positionals: 1,
     options: { reason: { type: 'string' } },
     async run(ctx) {
-      const client = await clientArg(ctx);
-      const updated = await decideClient(ctx.db, ctx.clock, client, kind, { userId: null, reason: str(ctx, 'reason') });
+      const updated = await decideClient(ctx, OPERATOR, ctx.positionals[0]!, kind, { reason: str(ctx, 'reason') });
       ctx.print({ client_id: updated.client_id, status: updated.status }, `${updated.client_id}: ${updated.status}`);
     },
   };
@@ -213,9 +203,8 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const settings = clientSettings(ctx);
       if (!settings.name) throw new CliError('--name is required', 2);
-      const ownerName = str(ctx, 'owner');
-      const owner = ownerName ? await userArg(ctx, ownerName) : undefined;
-      const { client, secret } = await registerClient(ctx.db, ctx.clock, ctx.config, {
+      const owner = await userOption(ctx, 'owner');
+      const { client, secret } = await registerClient(ctx, OPERATOR, {
         ...settings,
         name: settings.name,
         redirectUris: settings.redirectUris ?? [],
@@ -232,17 +221,16 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   'client list': {
-    usage: '[--status pending|active|suspended|denied] [--owner U]',
+    usage: `[--status ${CLIENT_STATUSES.join('|')}] [--owner U]`,
     summary: 'Lists clients with their status and owner; never a secret.',
     options: { status: { type: 'string' }, owner: { type: 'string' } },
     async run(ctx) {
       const status = str(ctx, 'status');
-      if (status && !['pending', 'active', 'suspended', 'denied'].includes(status)) {
-        throw new CliError('--status expects pending, active, suspended or denied', 2);
+      if (status && !(CLIENT_STATUSES as readonly string[]).includes(status)) {
+        throw new CliError(`--status expects ${CLIENT_STATUSES.slice(0, -1).join(', ')} or ${CLIENT_STATUSES.at(-1)}`, 2);
       }
-      const ownerName = str(ctx, 'owner');
-      const owner = ownerName ? await userArg(ctx, ownerName) : undefined;
-      const rows = await clients.listClients(ctx.db, { status: status as Client['status'] | undefined, ownerId: owner?.id });
+      const owner = await userOption(ctx, 'owner');
+      const rows = await listClientsFor(ctx, OPERATOR.actor, { status: status as Client['status'] | undefined, ownerId: owner?.id });
       const views = rows.map((r) => clientView(r, r.owner_username));
       ctx.print(
         { clients: views },
@@ -259,9 +247,8 @@ export const COMMANDS: Record<string, Command> = {
     positionals: 1,
     options: {},
     async run(ctx) {
-      const client = await clientWithOwner(ctx);
-      const authorizedUsers = await clients.countAuthorizedUsers(ctx.db, client.id);
-      const decisions = (await clients.listDecisions(ctx.db, client.id)).map((d) => ({
+      const { client, authorizedUsers, decisions: history } = await clientOverview(ctx, OPERATOR.actor, ctx.positionals[0]!);
+      const decisions = history.map((d) => ({
         decision: d.decision,
         reason: d.reason,
         decided_by: d.decided_by_username,
@@ -283,17 +270,13 @@ export const COMMANDS: Record<string, Command> = {
     positionals: 1,
     options: clientSettingOptions,
     async run(ctx) {
-      const client = await clientWithOwner(ctx);
-      const updated = await updateClientSettings(ctx.db, ctx.clock, ctx.config, client, clientSettings(ctx));
-      const view = clientView(updated, client.owner_username);
+      const { before, after } = await editClient(ctx, OPERATOR, ctx.positionals[0]!, clientSettings(ctx));
+      const view = clientView(after, before.owner_username);
       ctx.print(view, describeClient(view));
     },
   },
 
-  'client approve': decision('approve', 'Activates a pending (or denied) client.'),
-  'client deny': decision('deny', 'Denies a pending client; the owner sees the reason.'),
-  'client suspend': decision('suspend', 'Suspends a client and ends its live tokens.'),
-  'client reinstate': decision('reinstate', 'Makes a suspended or denied client active again.'),
+  ...Object.fromEntries(APP_DECISIONS.map((d) => [`client ${d}`, decision(d)])),
 
   'client rotate-secret': {
     usage: 'ID',
@@ -301,8 +284,7 @@ export const COMMANDS: Record<string, Command> = {
     positionals: 1,
     options: {},
     async run(ctx) {
-      const client = await clientArg(ctx);
-      const secret = await rotateClientSecret(ctx.db, ctx.clock, client);
+      const { client, secret } = await rotateClientSecret(ctx, OPERATOR, ctx.positionals[0]!);
       ctx.print(
         { client_id: client.client_id, client_secret: secret },
         `client_id:      ${client.client_id}\nclient_secret:  ${secret}\n\nThe secret is shown only now. Store it safely.`,
@@ -316,8 +298,7 @@ export const COMMANDS: Record<string, Command> = {
     positionals: 1,
     options: {},
     async run(ctx) {
-      const client = await clientArg(ctx);
-      await removeClient(ctx.db, ctx.clock, client);
+      const client = await deleteClient(ctx, OPERATOR, ctx.positionals[0]!);
       ctx.print({ client_id: client.client_id, deleted: true }, `deleted ${client.client_id}`);
     },
   },
@@ -327,11 +308,9 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'Creates a personal ("test") access token, printed once. It does not expire unless --ttl is given.',
     options: { client: { type: 'string' }, user: { type: 'string' }, scope: { type: 'string' }, ttl: { type: 'string' }, label: { type: 'string' } },
     async run(ctx) {
-      const client = await clientOption(ctx);
-      const username = str(ctx, 'user');
-      const user = username ? await userArg(ctx, username) : undefined;
-      const token = await createPersonalToken(ctx.db, ctx.clock, ctx.config, {
-        client,
+      const clientId = clientOption(ctx);
+      const user = await userOption(ctx, 'user');
+      const { token } = await createTestToken(ctx, OPERATOR, clientId, {
         userId: user?.id ?? null,
         scope: parseScopeList(str(ctx, 'scope')),
         ttl: seconds(ctx, 'ttl'),
@@ -350,10 +329,9 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'Lists an app\'s personal tokens (never the tokens themselves).',
     options: { client: { type: 'string' }, user: { type: 'string' } },
     async run(ctx) {
-      const client = await clientOption(ctx);
-      const username = str(ctx, 'user');
-      const user = username ? await userArg(ctx, username) : undefined;
-      const rows = await listPersonalTokens(ctx.db, client.id, user?.id);
+      const clientId = clientOption(ctx);
+      const user = await userOption(ctx, 'user');
+      const { tokens: rows } = await listTestTokens(ctx, OPERATOR.actor, clientId, { userId: user?.id });
       const tokens = rows.map((r) => ({
         id: r.id,
         label: r.label,
@@ -380,8 +358,7 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const tokenId = ctx.positionals[0]!;
       if (!/^[0-9a-f-]{36}$/i.test(tokenId)) throw new CliError(`"${tokenId}" is not a token id (see latch token list)`, 2);
-      const client = await clientOption(ctx);
-      const revoked = await endPersonalToken(ctx.db, ctx.clock, client, tokenId);
+      const { revoked } = await revokeTestToken(ctx, OPERATOR, clientOption(ctx), tokenId);
       if (!revoked) throw new CliError(`no live personal token ${tokenId} for that client`);
       ctx.print({ id: tokenId, revoked: true }, `revoked ${tokenId}`);
     },

@@ -7,6 +7,7 @@ import { EmbeddedDatabaseBusyError } from '../db/embedded-lock.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { Database } from '../db/schema.js';
 import { ValidationError } from '../manage/validation.js';
+import { OAuthError } from '../oauth/errors.js';
 import { CliError, type CliIo } from './io.js';
 import { COMMANDS, type Command } from './commands.js';
 
@@ -133,6 +134,11 @@ export async function runCli(argv: string[], io: CliIo, options: CliOptions = {}
     }
     if (err instanceof ValidationError) {
       io.stderr.write(`latch ${key}: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof OAuthError) {
+      // The management layer's refusals (no such client, a public client's secret): the description is the sentence.
+      io.stderr.write(`latch ${key}: ${err.description}\n`);
       return 1;
     }
     if (err instanceof EmbeddedDatabaseBusyError) {

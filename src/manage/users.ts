@@ -3,7 +3,9 @@ import type { Kysely } from 'kysely';
 import type { Database, User } from '../db/schema.js';
 import type { Clock } from '../clock.js';
 import { hashPassword } from '../crypto/passwords.js';
-import { insertUser } from '../store/users.js';
+import { findUserByUsername, insertUser } from '../store/users.js';
+import { OAuthError } from '../oauth/errors.js';
+import { requireAdministrator, type Actor, type ManageDeps } from './actor.js';
 import { OPERATOR, type AuditContext } from '../audit/events.js';
 import { recordAudit } from '../audit/record.js';
 import { inTransaction } from '../store/transaction.js';
@@ -56,4 +58,12 @@ export async function createUser(db: Kysely<Database>, clock: Clock, input: NewU
     await recordAudit(trx, { ...audit, at: now, action: 'user.create', user, details: { admin: user.is_admin } });
     return user;
   });
+}
+
+/** The user named `username`, for an administrator naming an app's owner or a token's user. */
+export async function findUserNamed({ db }: Pick<ManageDeps, 'db'>, actor: Actor, username: string): Promise<User> {
+  requireAdministrator(actor);
+  const user = await findUserByUsername(db, username);
+  if (!user) throw new OAuthError('not_found', `no user named "${username}"`, { status: 404 });
+  return user;
 }

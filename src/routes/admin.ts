@@ -1,20 +1,11 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { appsByStatus, decideApp } from '../manage/apps.js';
-import { ClientChangedError, clientVersion, parseClientVersion, type Decision } from '../manage/clients.js';
+import { ClientChangedError, clientsByStatus, clientVersion, decideClient, decisionsFrom, parseClientVersion, TRANSITIONS } from '../manage/clients/index.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
-import { auditContext } from '../web/audit-context.js';
+import { actingUser } from '../web/audit-context.js';
 import { consolePage } from '../web/console-page.js';
 import { checkCsrf, csrfToken, requireAdmin } from '../web/session.js';
-
-/** Which buttons each status offers; decideClient enforces the same transitions. */
-export const ACTIONS: Record<string, Decision[]> = {
-  pending: ['approve', 'deny', 'suspend'],
-  active: ['suspend'],
-  suspended: ['reinstate'],
-  denied: ['approve'],
-};
 
 const params = z.object({ clientId: z.string().max(200), decision: z.string().max(50) });
 const body = z.object({
@@ -25,21 +16,20 @@ const body = z.object({
 });
 
 export const adminRoutes: FastifyPluginAsync = async (app) => {
-  const { db } = app.deps;
   const opts = { preHandler: requireAdmin, config: { page: true } };
 
   async function renderAdmin(request: FastifyRequest, reply: FastifyReply, extra: { errorFor?: string; error?: string; reason?: string } = {}, status = 200) {
-    const groups = await appsByStatus(db);
+    const groups = await clientsByStatus(app.deps, actingUser(request).actor);
     const csrf: Record<string, string> = {};
     for (const list of Object.values(groups)) {
       for (const c of list) {
-        for (const d of ACTIONS[c.status] ?? []) {
+        for (const d of decisionsFrom(c.status)) {
           const path = `/admin/apps/${c.client_id}/${d}`;
           csrf[path] = await csrfToken(request, reply, path);
         }
       }
     }
-    return consolePage(request, reply, 'admin/apps', { title: 'App approval', groups, actions: ACTIONS, csrf, versionOf: clientVersion, ...extra }, status);
+    return consolePage(request, reply, 'admin/apps', { title: 'App approval', groups, decisionsFrom, transitions: TRANSITIONS, csrf, versionOf: clientVersion, ...extra }, status);
   }
 
   app.get('/admin/apps', opts, async (request, reply) => renderAdmin(request, reply));
@@ -50,9 +40,8 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
     if (!p.success) throw new OAuthError('not_found', 'No such page', { status: 404 });
     const form = body.safeParse(request.body ?? {});
     if (!form.success) throw new OAuthError('invalid_request', 'The form was malformed; reload the page and try again');
-    const admin = { userId: request.latchSession!.userId, isAdmin: request.latchSession!.isAdmin };
     try {
-      const client = await decideApp(app.deps, admin, p.data.clientId, p.data.decision, form.data.reason ?? null, form.data.version, auditContext(request));
+      const client = await decideClient(app.deps, actingUser(request), p.data.clientId, p.data.decision, { reason: form.data.reason, version: form.data.version });
       return reply.redirect(`/admin/apps#app-${client.client_id}`, 303);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;

@@ -1,17 +1,17 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
-  appOverview,
+  clientOverview,
   createTestToken,
-  deleteApp,
-  editApp,
-  findAppFor,
-  listMyApps,
-  registerApp,
+  deleteClient,
+  editClient,
+  findClientFor,
+  listClientsFor,
+  registerClient,
   revokeTestToken,
-  rotateAppSecret,
-  type Actor,
-} from '../manage/apps.js';
+  rotateClientSecret,
+} from '../manage/clients/index.js';
+import { administers } from '../manage/actor.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
 import { parseScope } from '../oauth/scopes.js';
@@ -26,7 +26,7 @@ import {
   valuesFromClient,
   type AppFormValues,
 } from '../web/app-form.js';
-import { auditContext } from '../web/audit-context.js';
+import { actingUser } from '../web/audit-context.js';
 import { consolePage } from '../web/console-page.js';
 import { checkCsrf, csrfToken, requireUser } from '../web/session.js';
 
@@ -40,7 +40,7 @@ const tokenBody = z.object({
   scopes: checked,
 });
 
-/** Lifetimes offered for test tokens; "never" is what Raindrop's test tokens do. */
+/** Lifetimes offered for test tokens; by default they never expire, as a developer testing an API expects. */
 export const TOKEN_LIFETIMES = [
   { value: '', label: 'never expires' },
   { value: '3600', label: '1 hour' },
@@ -63,14 +63,11 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   return result.data;
 }
 
-const actorOf = (request: FastifyRequest): Actor => ({
-  userId: request.latchSession!.userId,
-  isAdmin: request.latchSession!.isAdmin,
-});
+const actorOf = (request: FastifyRequest) => actingUser(request).actor;
 
 export const appRoutes: FastifyPluginAsync = async (app) => {
   const deps = app.deps;
-  const { db, clock, config } = deps;
+  const { clock, config } = deps;
   const opts = { preHandler: requireUser, config: { page: true } };
 
   async function renderForm(
@@ -79,7 +76,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     form: { action: string; values: AppFormValues; errors: Record<string, string>; editing: boolean; clientId?: string; grants?: string[] },
     status = 200,
   ) {
-    const admin = actorOf(request).isAdmin;
+    const admin = administers(actorOf(request));
     return consolePage(
       request,
       reply,
@@ -99,7 +96,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
   }
 
   async function showApp(request: FastifyRequest, reply: FastifyReply, clientId: string, extra: Record<string, unknown> = {}, status = 200) {
-    const overview = await appOverview(db, actorOf(request), clientId);
+    const overview = await clientOverview(deps, actorOf(request), clientId);
     const client = overview.client;
     const base = `/apps/${client.client_id}`;
     const asked = (request.query as Record<string, unknown> | undefined)?.notice;
@@ -131,7 +128,8 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
   }
 
   app.get('/apps', opts, async (request, reply) => {
-    const apps = await listMyApps(db, actorOf(request));
+    // Everyone's own apps, administrators too: all apps are on the approval page.
+    const apps = await listClientsFor(deps, actorOf(request), { ownerId: actorOf(request).id });
     return consolePage(request, reply, 'console/list', { title: 'Your apps', apps, approval: config.appApproval });
   });
 
@@ -143,8 +141,8 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     await checkCsrf(request);
     const values = valuesFromBody(parse(appFormBody, request.body));
     try {
-      const actor = actorOf(request);
-      const { client, secret } = await registerApp(deps, actor, clientInput(values, actor.isAdmin), auditContext(request));
+      const by = actingUser(request);
+      const { client, secret } = await registerClient(deps, by, clientInput(values, administers(by.actor)));
       return consolePage(request, reply, 'console/credentials', { title: 'App registered', client, secret, created: true }, 201);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
@@ -155,7 +153,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
   app.get('/apps/:clientId', opts, async (request, reply) => showApp(request, reply, parse(params, request.params).clientId));
 
   app.get('/apps/:clientId/edit', opts, async (request, reply) => {
-    const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
+    const client = await findClientFor(deps, actorOf(request), parse(params, request.params).clientId);
     return renderForm(request, reply, {
       action: `/apps/${client.client_id}/edit`,
       values: valuesFromClient(client),
@@ -171,14 +169,14 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     const { clientId } = parse(params, request.params);
     const values = valuesFromBody(parse(appFormBody, request.body));
     // The type is fixed at registration: a public app has no secret to turn confidential with.
-    const { confidential: _fixed, ...input } = clientInput(values, actorOf(request).isAdmin);
+    const { confidential: _fixed, ...input } = clientInput(values, administers(actorOf(request)));
     try {
-      const { before, after } = await editApp(deps, actorOf(request), clientId, input, auditContext(request));
+      const { before, after } = await editClient(deps, actingUser(request), clientId, input);
       const notice = after.status === 'pending' && before.status !== 'pending' ? 'review' : 'saved';
       return reply.redirect(`/apps/${after.client_id}?notice=${notice}`, 303);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      const client = await findAppFor(db, actorOf(request), clientId);
+      const client = await findClientFor(deps, actorOf(request), clientId);
       const kept = { ...values, client_type: valuesFromClient(client).client_type };
       return renderForm(
         request,
@@ -191,19 +189,19 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/apps/:clientId/secret', opts, async (request, reply) => {
     await checkCsrf(request);
-    const { client, secret } = await rotateAppSecret(deps, actorOf(request), parse(params, request.params).clientId, auditContext(request));
+    const { client, secret } = await rotateClientSecret(deps, actingUser(request), parse(params, request.params).clientId);
     return consolePage(request, reply, 'console/credentials', { title: 'New client secret', client, secret, created: false });
   });
 
   app.get('/apps/:clientId/delete', opts, async (request, reply) => {
-    const client = await findAppFor(db, actorOf(request), parse(params, request.params).clientId);
+    const client = await findClientFor(deps, actorOf(request), parse(params, request.params).clientId);
     const csrf = await csrfToken(request, reply, `/apps/${client.client_id}/delete`);
     return consolePage(request, reply, 'console/delete', { title: `Delete ${client.name}`, client, csrf });
   });
 
   app.post('/apps/:clientId/delete', opts, async (request, reply) => {
     await checkCsrf(request);
-    await deleteApp(deps, actorOf(request), parse(params, request.params).clientId, auditContext(request));
+    await deleteClient(deps, actingUser(request), parse(params, request.params).clientId);
     return reply.redirect('/apps', 303);
   });
 
@@ -212,7 +210,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
     const { clientId } = parse(params, request.params);
     const body = parse(tokenBody, request.body);
     try {
-      const { client, token } = await createTestToken(deps, actorOf(request), clientId, {
+      const { client, token } = await createTestToken(deps, actingUser(request), clientId, {
         scope: body.scopes.flatMap((s) => parseScope(s)),
         ttl: optionalSeconds(body.ttl ?? ''),
         label: body.label ?? null,
@@ -227,7 +225,8 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
   app.post('/apps/:clientId/tokens/:tokenId/revoke', opts, async (request, reply) => {
     await checkCsrf(request);
     const p = parse(tokenParams, request.params);
-    const client = await revokeTestToken(deps, actorOf(request), p.clientId, p.tokenId, auditContext(request));
+    const { client, revoked } = await revokeTestToken(deps, actingUser(request), p.clientId, p.tokenId);
+    if (!revoked) throw new OAuthError('not_found', 'No such live token', { status: 404 });
     return reply.redirect(`/apps/${client.client_id}?notice=revoked`, 303);
   });
 };

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { authenticateClient } from '../oauth/client-auth.js';
 import { exchange } from '../oauth/grants/index.js';
 import type { GrantContext } from '../oauth/grants/types.js';
@@ -16,13 +16,13 @@ function noStore(reply: FastifyReply): FastifyReply {
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 }
 
-export const tokenRoutes: FastifyPluginAsync<{ grantContext?: (request: FastifyRequest) => Partial<GrantContext> }> = async (app, opts) => {
+export const tokenRoutes: FastifyPluginAsync = async (app) => {
   const { db, clock, config } = app.deps;
   await acceptMultipartForms(app);
 
   app.post('/oauth/token', async (request, reply) => {
     const params = readParams(request.body);
-    const ctx: GrantContext = { db, clock, config, ip: request.ip, events, ...opts.grantContext?.(request) };
+    const ctx: GrantContext = { db, clock, config, ip: request.ip, events };
     const { grantType, tokens } = await exchange(ctx, params, request.headers.authorization);
     metrics.tokensIssued.inc({ grant: grantType });
     return noStore(reply).send(tokens);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Client } from '../db/schema.js';
-import type { ClientInput } from '../manage/clients.js';
-import { ADMIN_ONLY_GRANTS, GRANT_TYPES } from '../manage/clients.js';
+import type { ClientInput } from '../manage/clients/index.js';
+import { ADMIN_ONLY_GRANTS, GRANT_TYPES } from '../manage/clients/index.js';
 
 /** A text field, or absent; a repeated one (an array) is refused as malformed. */
 const text = z.string().max(20_000).optional();

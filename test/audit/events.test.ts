@@ -7,7 +7,8 @@ import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
 import { byId, validApp } from '../console/helpers.js';
 import { cookiesFrom, field, form } from '../pages/helpers.js';
-import { clientVersion, removeClient } from '../../src/manage/clients.js';
+import { clientVersion, deleteClient } from '../../src/manage/clients/index.js';
+import { OPERATOR } from '../../src/manage/actor.js';
 import { findClientByClientId } from '../../src/store/clients.js';
 import { captureAuditLog, eventsOf, lastEvent } from './helpers.js';
 
@@ -245,7 +246,7 @@ describe('one transaction', () => {
     await sql`create constraint trigger refuse_client_delete after delete on clients deferrable initially deferred for each row execute function refuse_delete()`.execute(t.db);
     const linesBefore = log.raw.length;
     try {
-      await expect(removeClient(t.db, t.clock, app)).rejects.toThrow(/refused for the test/);
+      await expect(deleteClient(t, OPERATOR, app.client_id)).rejects.toThrow(/refused for the test/);
     } finally {
       await sql`drop trigger refuse_client_delete on clients`.execute(t.db);
     }
@@ -253,7 +254,7 @@ describe('one transaction', () => {
     expect((await eventsOf(t, 'client.delete')).some((e) => e.target_client_id === app.client_id)).toBe(false);
     expect(log.raw.slice(linesBefore).join('\n')).not.toContain(app.client_id);
     // And once it can commit, both appear.
-    await removeClient(t.db, t.clock, app);
+    await deleteClient(t, OPERATOR, app.client_id);
     expect((await eventsOf(t, 'client.delete')).some((e) => e.target_client_id === app.client_id)).toBe(true);
     expect(log.lines.some((l) => l.action === 'client.delete' && l.target_client_id === app.client_id)).toBe(true);
   });

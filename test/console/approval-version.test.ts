@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { ClientChangedError, decideClient } from '../../src/manage/clients.js';
+import { ClientChangedError, decideClient } from '../../src/manage/clients/index.js';
+import { OPERATOR } from '../../src/manage/actor.js';
 import { findClientByClientId } from '../../src/store/clients.js';
 import { byId, get, post, validApp } from './helpers.js';
 
@@ -77,7 +78,7 @@ describe('approval is tied to what the administrator saw', () => {
     await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Raced', redirect_uris: SWAPPED }));
     const before = await decisions();
     await expect(
-      decideClient(t.db, t.clock, loaded, 'approve', { userId: adminId, version: loaded.updated_at }),
+      decideClient(t, { ...OPERATOR, actor: { kind: 'user', id: adminId, name: 'admin', isAdmin: true } }, clientId, 'approve', { version: loaded.updated_at }),
     ).rejects.toBeInstanceOf(ClientChangedError);
     expect(await status(clientId)).toBe('pending');
     expect(await decisions()).toBe(before);
@@ -87,7 +88,7 @@ describe('approval is tied to what the administrator saw', () => {
     const clientId = await register('Operator');
     await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Operator', redirect_uris: SWAPPED }));
     const current = (await findClientByClientId(t.db, clientId))!;
-    await decideClient(t.db, t.clock, current, 'approve', { userId: null });
+    await decideClient(t, OPERATOR, current.client_id, 'approve');
     expect(await status(clientId)).toBe('active');
   });
 });

@@ -3,7 +3,8 @@ import type { Database } from '../../src/db/schema.js';
 import type { Clock } from '../../src/clock.js';
 import type { Config } from '../../src/config.js';
 import { createUser } from '../../src/manage/users.js';
-import { registerClient, type ClientInput } from '../../src/manage/clients.js';
+import { registerClient, type ClientInput } from '../../src/manage/clients/index.js';
+import { OPERATOR } from '../../src/manage/actor.js';
 
 let counter = 0;
 const unique = (base: string) => `${base}${++counter}${Math.random().toString(36).slice(2, 6)}`;
@@ -26,7 +27,7 @@ export async function makeClient(
   ctx: { db: Kysely<Database>; clock: Clock; config: Config },
   overrides: Partial<ClientInput> & { ownerId?: string | null } = {},
 ) {
-  const { client, secret } = await registerClient(ctx.db, ctx.clock, ctx.config, {
+  const { client, secret } = await registerClient(ctx, OPERATOR, {
     name: overrides.name ?? unique('App '),
     redirectUris: overrides.redirectUris ?? ['https://app.example/callback'],
     grantTypes: overrides.grantTypes ?? ['authorization_code', 'refresh_token', 'password', 'client_credentials'],

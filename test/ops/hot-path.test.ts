@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { ManualClock } from '../../src/clock.js';
-import { decideClient } from '../../src/manage/clients.js';
+import { decideClient } from '../../src/manage/clients/index.js';
+import { OPERATOR } from '../../src/manage/actor.js';
 import { findClientForAuth } from '../../src/store/clients.js';
 import { testConfig } from '../helpers/app.js';
 import { testDatabase, type TestDatabase } from '../helpers/db.js';
@@ -21,7 +22,7 @@ describe('the client cache for authentication', () => {
   it('sees a change made by this process at once', async () => {
     const c = await makeClient({ db: t.db, clock, config });
     expect((await findClientForAuth(t.db, c.client_id))!.status).toBe('active');
-    await decideClient(t.db, clock, c, 'suspend', { userId: null, reason: 'abuse' });
+    await decideClient({ db: t.db, clock }, OPERATOR, c.client_id, 'suspend', { reason: 'abuse' });
     expect((await findClientForAuth(t.db, c.client_id))!.status).toBe('suspended');
   });
 

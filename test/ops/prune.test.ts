@@ -6,7 +6,8 @@ import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
 import { openPostgres } from '../../src/db/database.js';
 import { ATTEMPT_PRUNE_INTERVAL_SECONDS, PRUNE_RETENTION_SECONDS, startHousekeeping, startPruneTimer } from '../../src/housekeeping.js';
 import { LONGEST_ATTEMPT_WINDOW_SECONDS } from '../../src/accounts/throttle.js';
-import { createPersonalToken } from '../../src/manage/personal-tokens.js';
+import { createTestToken } from '../../src/manage/clients/index.js';
+import { OPERATOR } from '../../src/manage/actor.js';
 import { mintAccessToken, mintForNewGrant } from '../../src/oauth/mint.js';
 import { insertCode } from '../../src/store/codes.js';
 import { countAttempt } from '../../src/store/login-attempts.js';
@@ -82,7 +83,7 @@ describe('bin/latch prune', () => {
     await t.db.updateTable('refresh_tokens').set({ rotated_at: t0 }).where('token_digest', '=', digest(rotatedFamily.refresh_token!)).execute();
 
     // Live, or ended within the retention period.
-    const personal = await createPersonalToken(t.db, clock, config, { client, userId: user.id });
+    const { token: personal } = await createTestToken({ db: t.db, clock, config }, OPERATOR, client.client_id, { userId: user.id });
     const liveSession = await session(user.id, addSeconds(t0, 30 * DAY));
     const recentlyRevoked = await mint(true);
     clock.advance(1.5 * DAY);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/secrets.js';
-import { decideClient } from '../../src/manage/clients.js';
+import { decideClient } from '../../src/manage/clients/index.js';
+import { OPERATOR } from '../../src/manage/actor.js';
 import { OOB_URI } from '../../src/manage/redirect-uris.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
@@ -173,13 +174,13 @@ describe('GET and POST /oauth/authorize', () => {
       expect(r.body).toContain('waiting for approval');
 
       const active = await makeClient(t);
-      const suspended = await decideClient(t.db, t.clock, active, 'suspend', { userId: null, reason: 'abuse' });
+      const suspended = await decideClient(t, OPERATOR, active.client_id, 'suspend', { reason: 'abuse' });
       r = await get({ response_type: 'code', client_id: suspended.client_id, redirect_uri: CALLBACK });
       expectErrorPage(r, 'invalid_application_status');
       expect(r.body).toContain('suspended');
 
       const toDeny = await makeClient(t2);
-      await decideClient(t.db, t.clock, toDeny, 'deny', { userId: null, reason: 'incomplete' });
+      await decideClient(t, OPERATOR, toDeny.client_id, 'deny', { reason: 'incomplete' });
       r = await get({ response_type: 'code', client_id: toDeny.client_id, redirect_uri: CALLBACK });
       expectErrorPage(r, 'invalid_application_status');
       expect(r.body).toContain('not approved');
@@ -413,7 +414,7 @@ describe('GET and POST /oauth/authorize', () => {
       const c = await makeClient(t);
       const params = { response_type: 'code', client_id: c.client_id, redirect_uri: CALLBACK, state: 'late' };
       const page = await get(params);
-      await decideClient(t.db, t.clock, c, 'suspend', { userId: null, reason: 'abuse' });
+      await decideClient(t, OPERATOR, c.client_id, 'suspend', { reason: 'abuse' });
       const body = { ...params, _csrf: field(page.body, '_csrf')!, decision: 'allow' };
       const r = await t.app.inject({ method: 'POST', url: '/oauth/authorize', ...form(body), headers: { ...form(body).headers, cookie: session.cookie } });
       expectErrorPage(r, 'invalid_application_status');

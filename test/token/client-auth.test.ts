@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { basic, makeClient } from '../helpers/fixtures.js';
-import { decideClient } from '../../src/manage/clients.js';
+import { decideClient } from '../../src/manage/clients/index.js';
+import { OPERATOR } from '../../src/manage/actor.js';
 import { deleteClient } from '../../src/store/clients.js';
 
 let t: TestContext;
@@ -83,7 +84,7 @@ describe('client authentication at the token endpoint', () => {
 
   it('answers a pending or suspended client with 400 invalid_application_status, and a deleted one with invalid_client', async () => {
     const c = await makeClient(t, { grantTypes: ['client_credentials'] });
-    await decideClient(t.db, t.clock, c, 'suspend', { userId: null, reason: 'abuse' });
+    await decideClient(t, OPERATOR, c.client_id, 'suspend', { reason: 'abuse' });
     const suspended = await token({ grant_type: 'client_credentials' }, { authorization: basic(c.client_id, c.secret) });
     expect(suspended.statusCode).toBe(400);
     expect(suspended.json().error).toBe('invalid_application_status');

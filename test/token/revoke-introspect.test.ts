@@ -3,7 +3,8 @@ import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { asAuth, post } from '../helpers/token.js';
 import { digest } from '../../src/crypto/secrets.js';
-import { createPersonalToken } from '../../src/manage/personal-tokens.js';
+import { createTestToken } from '../../src/manage/clients/index.js';
+import { OPERATOR } from '../../src/manage/actor.js';
 
 let t: TestContext;
 let user: Awaited<ReturnType<typeof makeUser>>;
@@ -83,7 +84,7 @@ describe('POST /oauth/revoke (RFC 7009)', () => {
   });
 
   it('revokes a personal token by its owning client', async () => {
-    const pat = await createPersonalToken(t.db, t.clock, t.config, { client: app, userId: user.id });
+    const { token: pat } = await createTestToken(t, OPERATOR, app.client_id, { userId: user.id });
     expect((await me(pat.token)).statusCode).toBe(200);
     await revoke({ token: pat.token });
     expect((await me(pat.token)).statusCode).toBe(401);
@@ -126,7 +127,7 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
   });
 
   it('shows a personal token without expiry as active with no exp', async () => {
-    const pat = await createPersonalToken(t.db, t.clock, t.config, { client: app, userId: user.id, scope: ['read', 'write'] });
+    const { token: pat } = await createTestToken(t, OPERATOR, app.client_id, { userId: user.id, scope: ['read', 'write'] });
     const r = (await introspect(pat.token)).json();
     expect(r).toMatchObject({ active: true, scope: 'read write', username: user.username });
     expect(r.exp).toBeUndefined();

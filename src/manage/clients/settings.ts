@@ -1,0 +1,157 @@
+import type { Client } from '../../db/schema.js';
+import type { Config } from '../../config.js';
+import { parseScope } from '../../oauth/scopes.js';
+import { redirectUriProblem } from '../redirect-uris.js';
+import { lifetimeProblem, ValidationError } from '../validation.js';
+
+/** An app's settings: what each may hold, and what only an administrator may turn on. */
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+export const DEFAULT_GRANT_TYPES: GrantType[] = ['authorization_code', 'refresh_token'];
+/**
+ * Grants only an administrator may give a self-service app: RFC 9700 §2.4 says the
+ * password grant MUST NOT be used, §2.1.2 that the implicit grant SHOULD NOT.
+ */
+export const ADMIN_ONLY_GRANTS: readonly GrantType[] = ['password', 'implicit'];
+/** Grants that need the client to keep a secret. */
+const CONFIDENTIAL_ONLY: GrantType[] = ['client_credentials', 'password'];
+
+export interface ClientInput {
+  name: string;
+  description?: string;
+  website?: string | null;
+  redirectUris: string[];
+  scopes?: string[];
+  grantTypes?: string[];
+  confidential?: boolean;
+  skipConsent?: boolean;
+  /** May introspect other clients' tokens (RFC 7662 §4): for resource servers. */
+  mayIntrospect?: boolean;
+  accessTokenTtl?: number | null;
+  refreshTokenTtl?: number | null;
+}
+
+interface ValidClient {
+  name: string;
+  description: string;
+  website: string | null;
+  redirect_uris: string[];
+  scopes: string[];
+  grant_types: GrantType[];
+  skip_consent: boolean;
+  may_introspect: boolean;
+  access_token_ttl: number | null;
+  refresh_token_ttl: number | null;
+}
+
+/** Checks a registration; throws ValidationError naming each bad field. */
+export function validateClient(config: Config, input: ClientInput, confidential: boolean): ValidClient {
+  const problems: Record<string, string> = {};
+  const name = input.name.trim();
+  if (name.length === 0 || name.length > 100) problems.name = 'must be 1-100 characters';
+  const description = (input.description ?? '').trim();
+  if (description.length > 1000) problems.description = 'must be at most 1000 characters';
+  let website: string | null = input.website?.trim() || null;
+  if (website) {
+    try {
+      const u = new URL(website);
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') problems.website = 'must be an http(s) URL';
+    } catch {
+      problems.website = 'must be an absolute URL';
+    }
+  }
+  const redirectUris = [...new Set(input.redirectUris.map((u) => u.trim()).filter((u) => u.length > 0))];
+  const grantTypes = [...new Set(input.grantTypes ?? DEFAULT_GRANT_TYPES)];
+  const needsRedirect = grantTypes.includes('authorization_code') || grantTypes.includes('implicit');
+  if (needsRedirect && redirectUris.length === 0) {
+    problems.redirect_uris = 'at least one is needed for the authorization_code and implicit grants';
+  } else if (redirectUris.length > 20) {
+    problems.redirect_uris = 'at most 20 are allowed';
+  } else {
+    for (const uri of redirectUris) {
+      const p = redirectUriProblem(uri);
+      if (p) {
+        problems.redirect_uris = `${uri} ${p}`;
+        break;
+      }
+    }
+  }
+  const scopes = input.scopes ? [...new Set(input.scopes)] : [...config.scopes];
+  const unknown = scopes.filter((s) => !config.scopes.includes(s));
+  if (unknown.length > 0) problems.scopes = `unknown scope ${unknown.join(', ')}; known: ${config.scopes.join(' ')}`;
+  else if (scopes.length === 0) problems.scopes = 'choose at least one';
+  const badGrant = grantTypes.filter((g) => !(GRANT_TYPES as readonly string[]).includes(g));
+  if (badGrant.length > 0) problems.grant_types = `unknown grant type ${badGrant.join(', ')}; known: ${GRANT_TYPES.join(', ')}`;
+  else if (grantTypes.length === 0) problems.grant_types = 'choose at least one';
+  else if (!confidential) {
+    const forbidden = grantTypes.filter((g) => CONFIDENTIAL_ONLY.includes(g as GrantType));
+    if (forbidden.length > 0) problems.grant_types = `public clients cannot use ${forbidden.join(' or ')}`;
+  }
+  for (const [field, value] of [
+    ['access_token_ttl', input.accessTokenTtl],
+    ['refresh_token_ttl', input.refreshTokenTtl],
+  ] as const) {
+    const problem = value === undefined || value === null ? null : lifetimeProblem(value);
+    if (problem) problems[field] = problem;
+  }
+  if (Object.keys(problems).length > 0) throw new ValidationError(problems);
+  return {
+    name,
+    description,
+    website,
+    redirect_uris: redirectUris,
+    scopes,
+    grant_types: grantTypes as GrantType[],
+    skip_consent: input.skipConsent ?? false,
+    may_introspect: input.mayIntrospect ?? false,
+    access_token_ttl: input.accessTokenTtl ?? null,
+    refresh_token_ttl: input.refreshTokenTtl ?? null,
+  };
+}
+
+/**
+ * What only an administrator may turn on, by field: the grants above and the
+ * introspection permission. Turning them off, or keeping what an administrator
+ * gave, is anyone's to do. `before` is null for a new registration.
+ */
+export function adminOnlyProblems(
+  before: Pick<Client, 'grant_types' | 'may_introspect'> | null,
+  input: Pick<ClientInput, 'grantTypes' | 'mayIntrospect'>,
+): Record<string, string> {
+  const problems: Record<string, string> = {};
+  const had = before?.grant_types ?? [];
+  const added = (input.grantTypes ?? []).filter((g) => (ADMIN_ONLY_GRANTS as readonly string[]).includes(g) && !had.includes(g));
+  if (added.length > 0) {
+    problems.grant_types = `only an administrator can enable the ${added.join(' and ')} grant${added.length > 1 ? 's' : ''} (RFC 9700 advises against them)`;
+  }
+  if (input.mayIntrospect === true && !before?.may_introspect) {
+    problems.may_introspect = "only an administrator can let an app introspect other apps' tokens";
+  }
+  return problems;
+}
+
+/**
+ * What an administrator looked at when approving: a new name (the consent page
+ * shows it), and any redirect URI, scope or grant type the app did not have.
+ * Narrowing any of them needs no new look.
+ */
+export function needsReview(before: Client, after: Client): boolean {
+  const added = (was: string[], now: string[]) => now.some((v) => !was.includes(v));
+  return (
+    before.name !== after.name ||
+    added(before.redirect_uris, after.redirect_uris) ||
+    added(before.scopes, after.scopes) ||
+    added(before.grant_types, after.grant_types)
+  );
+}
+
+/** The names of the settings an update changed (never their values: a name is enough to answer "who changed what"). */
+export function changedSettings(before: Client, after: Client): string[] {
+  const keys = ['name', 'description', 'website', 'redirect_uris', 'scopes', 'grant_types', 'skip_consent', 'access_token_ttl', 'refresh_token_ttl'] as const;
+  return keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+}
+
+export function parseScopeList(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : parseScope(value.replace(/,/g, ' '));
+}
