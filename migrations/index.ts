@@ -3,6 +3,7 @@ import * as m0001 from './0001_initial.js';
 import * as m0002 from './0002_clients.js';
 import * as m0007 from './0007_mail_outbox.js';
 import * as m0008 from './0008_audit_events.js';
+import * as m0009 from './0009_device_codes.js';
 
 /** Every migration, by name; names sort in the order they run. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0002_clients': m0002,
   '0007_mail_outbox': m0007,
   '0008_audit_events': m0008,
+  '0009_device_codes': m0009,
 };

@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { digest, newClientId, newSecret, PREFIX } from '../crypto/secrets.js';
 import { parseScope } from '../oauth/scopes.js';
+import { DEVICE_CODE_GRANT_TYPE } from '../oauth/device.js';
 import * as clients from '../store/clients.js';
 import { revokeClientTokens } from '../store/grants.js';
 import { inTransaction } from '../store/transaction.js';
@@ -13,7 +14,7 @@ import { recordAudit } from '../audit/record.js';
 import { redirectUriProblem } from './redirect-uris.js';
 import { lifetimeProblem, ValidationError } from './validation.js';
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit'] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit', DEVICE_CODE_GRANT_TYPE] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 export const DEFAULT_GRANT_TYPES: GrantType[] = ['authorization_code', 'refresh_token'];
 /**
@@ -21,6 +22,8 @@ export const DEFAULT_GRANT_TYPES: GrantType[] = ['authorization_code', 'refresh_
  * password grant MUST NOT be used, §2.1.2 that the implicit grant SHOULD NOT.
  */
 export const ADMIN_ONLY_GRANTS: readonly GrantType[] = ['password', 'implicit'];
+/** Short names accepted for long grant type URIs (`--grant-types device_code`); stored as the URI. */
+const GRANT_TYPE_ALIASES: Record<string, GrantType> = { device_code: DEVICE_CODE_GRANT_TYPE };
 /** Grants that need the client to keep a secret. */
 const CONFIDENTIAL_ONLY: GrantType[] = ['client_credentials', 'password'];
 
@@ -69,7 +72,7 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     }
   }
   const redirectUris = [...new Set(input.redirectUris.map((u) => u.trim()).filter((u) => u.length > 0))];
-  const grantTypes = [...new Set(input.grantTypes ?? DEFAULT_GRANT_TYPES)];
+  const grantTypes = [...new Set((input.grantTypes ?? DEFAULT_GRANT_TYPES).map((g) => (Object.hasOwn(GRANT_TYPE_ALIASES, g) ? GRANT_TYPE_ALIASES[g]! : g)))];
   const needsRedirect = grantTypes.includes('authorization_code') || grantTypes.includes('implicit');
   if (needsRedirect && redirectUris.length === 0) {
     problems.redirect_uris = 'at least one is needed for the authorization_code and implicit grants';

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { SUPPORTED_GRANT_TYPES } from '../oauth/grants/index.js';
+import { DEVICE_AUTHORIZATION_PATH } from './device.js';
 
 /** RFC 8414 authorization server metadata, computed once. */
 export const metadataRoutes: FastifyPluginAsync = async (app) => {
@@ -12,6 +13,7 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
     revocation_endpoint: `${issuer}/oauth/revoke`,
     introspection_endpoint: `${issuer}/oauth/introspect`,
     userinfo_endpoint: `${issuer}/oauth/userinfo`,
+    device_authorization_endpoint: `${issuer}${DEVICE_AUTHORIZATION_PATH}`,
     scopes_supported: config.scopes,
     response_types_supported: ['code', 'token'],
     response_modes_supported: ['query', 'fragment'],
