@@ -7,7 +7,6 @@ import {
   DEVICE_PATH,
   findDeviceRequest,
   formatUserCode,
-  normalizeUserCode,
   startDeviceAuthorization,
   type PendingDeviceRequest,
 } from '../oauth/device.js';
@@ -20,10 +19,11 @@ import { checkCsrf, csrfToken, loadSession, type Session } from '../web/session.
 
 export const DEVICE_AUTHORIZATION_PATH = '/oauth/device_authorization';
 /**
- * Set (signed) by the POST that confirmed a code before sign-in: the digest of
- * that code, so the page the login returns to can go straight to consent. Only
- * a CSRF-checked POST with a right code sets it, so a link cannot skip the
- * confirmation (RFC 8628 §5.4).
+ * Set (signed, for /device only) by the POST that confirmed a code before
+ * sign-in: that code, so the page the login returns to can go straight to
+ * consent. Only a CSRF-checked POST with a right code sets it, so a link cannot
+ * skip the confirmation (RFC 8628 §5.4); and the code never travels in the
+ * return_to URL, which request logs would keep.
  */
 const CONFIRMED_COOKIE = 'latch_device';
 const WRONG_CODE = 'That code is not right, or it has expired. Check the code on your device and try again.';
@@ -31,7 +31,7 @@ const WRONG_CODE = 'That code is not right, or it has expired. Check the code on
 /**
  * RFC 8628: the device authorization endpoint, and the verification page where
  * the user enters the code, signs in, and allows or denies. The code travels
- * through the login page in return_to and through the consent page as a hidden
+ * through the login page in a cookie and through the consent page as a hidden
  * field, and is looked up again (and counted by the entry throttle) on every POST.
  */
 export const deviceRoutes: FastifyPluginAsync = async (app) => {
@@ -45,17 +45,15 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.get(DEVICE_PATH, { config: { page: true } }, async (request, reply) => {
-    const typed = queryCode(request.query);
     const session = await loadSession(request);
-    const code = typed === undefined ? null : normalizeUserCode(typed);
     const confirmed = readConfirmed(request);
-    if (session && code && confirmed === digest(code)) {
+    if (session && confirmed) {
       reply.clearCookie(CONFIRMED_COOKIE, { path: DEVICE_PATH });
-      const pending = await findDeviceRequest(deps, code, session.userId);
+      const pending = await findDeviceRequest(deps, confirmed, session.userId);
       if (pending) return showConsent(request, reply, session, pending);
-      return showForm(request, reply, { userCode: typed, error: WRONG_CODE }, 400);
+      return showForm(request, reply, { error: WRONG_CODE }, 400);
     }
-    return showForm(request, reply, { userCode: typed });
+    return showForm(request, reply, { userCode: queryCode(request.query) });
   });
 
   app.post(DEVICE_PATH, { config: { page: true } }, async (request, reply) => {
@@ -80,9 +78,8 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
     if (!pending) return showForm(request, reply, { userCode: typed, error: WRONG_CODE }, 400);
     await forgiveUserCodeEntry(deps.db, deps.clock, entry);
 
-    const shown = formatUserCode(pending.userCode);
     if (!session) {
-      reply.setCookie(CONFIRMED_COOKIE, digest(pending.userCode), {
+      reply.setCookie(CONFIRMED_COOKIE, pending.userCode, {
         path: DEVICE_PATH,
         httpOnly: true,
         sameSite: 'lax',
@@ -90,8 +87,7 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
         signed: true,
         maxAge: deps.config.deviceCodeTtl,
       });
-      const returnTo = `${DEVICE_PATH}?user_code=${shown}`;
-      return reply.redirect(`/login?return_to=${encodeURIComponent(returnTo)}`, 303);
+      return reply.redirect(`/login?return_to=${encodeURIComponent(DEVICE_PATH)}`, 303);
     }
     if (decision === undefined) return showConsent(request, reply, session, pending);
     await decideDeviceRequest(deps, pending, { userId: session.userId, decision, audit: auditContext(request) });
