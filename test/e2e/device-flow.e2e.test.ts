@@ -3,10 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
 import { chromium, type Browser } from 'playwright-core';
-import { freePort, PROCESS_TEST_MS, runLatch, serverStore, startServer, type RunningServer, type ServerStore } from '../helpers/server.js';
+import { ARTIFACTS, CHROMIUM_ARGS, freePort, latchJson, PROCESS_TEST_MS, serverStore, startServer, type RunningServer, type ServerStore } from '../helpers/server.js';
 
-const ARTIFACTS = join(process.cwd(), 'test-artifacts');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const PASSWORD = 'device e2e password';
 /** Polling waits real seconds (RFC 8628's interval); the user's part may be slow on a busy machine. */
 const POLL_DEADLINE_MS = 180_000;
@@ -23,12 +21,6 @@ describe('the device authorization grant with oauth4webapi and headless Chromium
   let as: oauth.AuthorizationServer;
   let client: oauth.Client;
 
-  const latch = (env: NodeJS.ProcessEnv, args: string[], input?: string) => {
-    const r = runLatch([...args, '--json'], { ...env, LOG_LEVEL: 'silent' }, input);
-    if (r.status !== 0) throw new Error(`bin/latch ${args.join(' ')} failed: ${r.stderr}`);
-    return JSON.parse(r.stdout);
-  };
-
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     const port = await freePort();
@@ -36,8 +28,8 @@ describe('the device authorization grant with oauth4webapi and headless Chromium
     store = await serverStore();
     // Debug level: the access log line of every request is written, so the test below can look for codes in it.
     const env = { ...store.env, PORT: String(port), LATCH_ISSUER: issuer, LOG_LEVEL: 'debug' };
-    latch(env, ['user', 'create', '--username', 'tess', '--password-stdin'], `${PASSWORD}\n`);
-    const created = latch(env, ['client', 'create', '--name', 'E2E Terminal', '--public', '--grant-types', 'device_code,refresh_token', '--scope', 'read write']);
+    latchJson(env, ['user', 'create', '--username', 'tess', '--password-stdin'], `${PASSWORD}\n`);
+    const created = latchJson(env, ['client', 'create', '--name', 'E2E Terminal', '--public', '--grant-types', 'device_code,refresh_token', '--scope', 'read write']);
     expect(created.grant_types).toEqual(['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token']);
     client = { client_id: created.client_id, token_endpoint_auth_method: 'none' };
 
