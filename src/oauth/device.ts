@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { admitUserCodeEntry, forgiveUserCodeEntry, type UserCodeEntry } from '../accounts/throttle.js';
 import type { Clock } from '../clock.js';
 import { addSeconds } from '../clock.js';
 import type { Config } from '../config.js';
@@ -135,6 +136,18 @@ export async function findDeviceRequest(deps: DeviceDeps, typed: string, userId:
   const scope = parseScope(pending.scope);
   const remembered = userId ? parseScope(await findConsentScope(deps.db, userId, client.id)) : [];
   return { userCode, client, scope, newScopes: scope.filter((s) => !remembered.includes(s)) };
+}
+
+/**
+ * A code typed on the verification page: counted by the entry throttle first
+ * (a 429 OAuthError past it, before any lookup), then looked up; a right code
+ * takes its attempt back.
+ */
+export async function enterUserCode(deps: DeviceDeps, entry: UserCodeEntry, typed: string, userId: string | null): Promise<PendingDeviceRequest | null> {
+  await admitUserCodeEntry(deps.db, deps.clock, entry);
+  const pending = await findDeviceRequest(deps, typed, userId);
+  if (pending) await forgiveUserCodeEntry(deps.db, deps.clock, entry);
+  return pending;
 }
 
 /**

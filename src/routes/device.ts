@@ -1,10 +1,11 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { admitUserCodeEntry, forgiveUserCodeEntry, type UserCodeEntry } from '../accounts/throttle.js';
+import type { UserCodeEntry } from '../accounts/throttle.js';
 import { digest } from '../crypto/secrets.js';
 import { authenticateClient } from '../oauth/client-auth.js';
 import {
   decideDeviceRequest,
   DEVICE_PATH,
+  enterUserCode,
   findDeviceRequest,
   formatUserCode,
   startDeviceAuthorization,
@@ -67,16 +68,15 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
     const session = await loadSession(request);
     // The CSRF token for this page stands for the browser: it derives from a secret only it holds.
     const entry: UserCodeEntry = { ip: request.ip, browser: digest(String(body._csrf)) };
+    let pending: PendingDeviceRequest | null;
     try {
-      await admitUserCodeEntry(deps.db, deps.clock, entry);
+      pending = await enterUserCode(deps, entry, typed, session?.userId ?? null);
     } catch (err) {
       if (!(err instanceof OAuthError) || err.code !== 'rate_limited') throw err;
       reply.headers(err.headers);
       return showForm(request, reply, { userCode: typed, error: err.description }, 429);
     }
-    const pending = await findDeviceRequest(deps, typed, session?.userId ?? null);
     if (!pending) return showForm(request, reply, { userCode: typed, error: WRONG_CODE }, 400);
-    await forgiveUserCodeEntry(deps.db, deps.clock, entry);
 
     if (!session) {
       reply.setCookie(CONFIRMED_COOKIE, pending.userCode, {
