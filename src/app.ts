@@ -24,6 +24,7 @@ import { tokenRoutes } from './routes/token.js';
 import { userinfoRoutes } from './routes/userinfo.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { authorizeRoutes } from './routes/authorize.js';
+import { deviceRoutes } from './routes/device.js';
 import { loginRoutes } from './routes/login.js';
 import { accountRoutes } from './routes/account.js';
 import { appRoutes } from './routes/apps.js';
@@ -151,6 +152,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(jwksRoutes);
   await app.register(userinfoRoutes);
   await app.register(authorizeRoutes);
+  await app.register(deviceRoutes);
   await app.register(loginRoutes);
   await app.register(accountRoutes);
   await app.register(appRoutes);

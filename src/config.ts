@@ -38,6 +38,9 @@ const env = z.object({
   LATCH_ACCESS_TOKEN_TTL: seconds('a lifetime').default(7200),
   LATCH_REFRESH_TOKEN_TTL: seconds('a lifetime').default(2592000),
   LATCH_CODE_TTL: seconds('a lifetime').default(60),
+  LATCH_DEVICE_CODE_TTL: seconds('a lifetime')
+    .refine((n) => n >= 60 && n <= 86400, 'expected 60 to 86400 seconds')
+    .default(600),
   LATCH_COOKIE_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
   LATCH_KEY_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
   LATCH_ID_TOKEN_TTL: seconds('a lifetime')
@@ -91,6 +94,8 @@ export interface Config {
   accessTokenTtl: number;
   refreshTokenTtl: number;
   codeTtl: number;
+  /** Seconds a device authorization request (RFC 8628) lives. */
+  deviceCodeTtl: number;
   /** Undefined only in embedded mode, where the server keeps one in the data directory. */
   cookieSecret: string | undefined;
   /** Undefined only in embedded mode, where the server keeps one in the data directory. */
@@ -160,6 +165,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     accessTokenTtl: e.LATCH_ACCESS_TOKEN_TTL,
     refreshTokenTtl: e.LATCH_REFRESH_TOKEN_TTL,
     codeTtl: e.LATCH_CODE_TTL,
+    deviceCodeTtl: e.LATCH_DEVICE_CODE_TTL,
     cookieSecret: e.LATCH_COOKIE_SECRET,
     keySecret: e.LATCH_KEY_SECRET,
     idTokenTtl: e.LATCH_ID_TOKEN_TTL,

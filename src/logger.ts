@@ -2,7 +2,7 @@ import type { FastifyServerOptions } from 'fastify';
 import pretty from 'pino-pretty';
 
 /** Query parameters whose values are credentials; masked wherever a URL is logged. */
-const SECRET_PARAMS = /([?&](?:code|access_token|refresh_token|token|client_secret|password|code_verifier)=)[^&#]*/gi;
+const SECRET_PARAMS = /([?&](?:code|access_token|refresh_token|token|client_secret|password|code_verifier|device_code|user_code)=)[^&#]*/gi;
 
 export function maskUrl(url: string): string {
   return url.replace(SECRET_PARAMS, '$1[REDACTED]');
@@ -20,6 +20,8 @@ export const REDACT_PATHS = [
   '*.client_secret',
   '*.code',
   '*.code_verifier',
+  '*.device_code',
+  '*.user_code',
   '*.token',
   '*.access_token',
   '*.refresh_token',
@@ -32,6 +34,8 @@ export const REDACT_PATHS = [
   'access_token',
   'refresh_token',
   'code',
+  'device_code',
+  'user_code',
 ];
 
 /**

@@ -46,8 +46,27 @@ export const THROTTLE_POLICY = {
  */
 export const SIGNUP_POLICY = { windowSeconds: 60 * 60, freeAttempts: 10, blockSeconds: 60 * 60 } as const;
 
+/**
+ * Wrong user codes on /device (RFC 8628 §5.1), counted per browser and per
+ * address like sign-ins; a right code takes its attempt back. The arithmetic:
+ * there are 20^8 ≈ 2.56e10 user codes. From one address, 10 free entries, then
+ * one entry after each block of 60, 120, 240, 480 s… (countAttempt): within a
+ * code's 600-second lifetime that is at most 10 + 3 = 13 looked-up guesses, and
+ * within a 15-minute window at most K = 14. With N codes live at once, the
+ * chance that one address hits any of them in a window is about
+ * K·N/2.56e10: 5.5e-7 for N = 1000. A hit gives the guesser no token of anyone
+ * else's: at most it ties a stranger's device to the guesser's own account.
+ */
+export const DEVICE_ENTRY_POLICY = {
+  windowSeconds: 15 * 60,
+  addressFreeFailures: 10,
+  browserFreeFailures: 5,
+  firstBlockSeconds: 60,
+  maxBlockSeconds: 15 * 60,
+} as const;
+
 /** Rows older than this (and not blocked) count for nothing and may be pruned. */
-export const LONGEST_ATTEMPT_WINDOW_SECONDS = Math.max(THROTTLE_POLICY.windowSeconds, SIGNUP_POLICY.windowSeconds);
+export const LONGEST_ATTEMPT_WINDOW_SECONDS = Math.max(THROTTLE_POLICY.windowSeconds, SIGNUP_POLICY.windowSeconds, DEVICE_ENTRY_POLICY.windowSeconds);
 
 export interface SignInAttempt {
   username: string;
@@ -120,4 +139,35 @@ export async function admitSignup(db: Executor, clock: Clock, ip: string): Promi
     maxBlockSeconds: SIGNUP_POLICY.blockSeconds,
   });
   if (isRefused(count, SIGNUP_POLICY.freeAttempts)) refuse(clock, count, 'sign-up attempts from your address');
+}
+
+export interface UserCodeEntry {
+  ip: string;
+  /** Stands for the browser: a digest of something only it holds (its CSRF secret's token for /device). */
+  browser: string;
+}
+
+export function userCodeKeys(entry: UserCodeEntry) {
+  return { address: `device:ip:${countedAddress(entry.ip)}`, browser: `device:browser:${entry.browser}` };
+}
+
+/**
+ * Counts a user code entry per address, then per browser, and lets it through,
+ * or throws 429 (with Retry-After) before the code is looked up.
+ */
+export async function admitUserCodeEntry(db: Executor, clock: Clock, entry: UserCodeEntry): Promise<void> {
+  const P = DEVICE_ENTRY_POLICY;
+  const now = clock.now();
+  const rule = (free: number) => ({ now, windowStart: addSeconds(now, -P.windowSeconds), free, firstBlockSeconds: P.firstBlockSeconds, maxBlockSeconds: P.maxBlockSeconds });
+  const keys = userCodeKeys(entry);
+  const address = await countAttempt(db, keys.address, rule(P.addressFreeFailures));
+  if (isRefused(address, P.addressFreeFailures)) refuse(clock, address, 'wrong codes from your address');
+  const browser = await countAttempt(db, keys.browser, rule(P.browserFreeFailures));
+  if (isRefused(browser, P.browserFreeFailures)) refuse(clock, browser, 'wrong codes');
+}
+
+/** A code that was right takes its attempt back: the browser's count goes, the address loses this one. */
+export async function forgiveUserCodeEntry(db: Executor, clock: Clock, entry: UserCodeEntry): Promise<void> {
+  const keys = userCodeKeys(entry);
+  await forgiveAttempt(db, clock.now(), { clear: [keys.browser], uncount: [keys.address] });
 }

@@ -195,7 +195,7 @@ export const COMMANDS: Record<string, Command> = {
 
   'client create': {
     usage:
-      '--name N --redirect-uri URI... [--scope "read write"] [--grant-types authorization_code,refresh_token,password,client_credentials,implicit] [--public] [--skip-consent] [--introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--owner U] [--description D] [--website URL]',
+      '--name N --redirect-uri URI... [--scope "read write"] [--grant-types authorization_code,refresh_token,password,client_credentials,implicit,device_code] [--public] [--skip-consent] [--introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--owner U] [--description D] [--website URL]',
     summary:
       'Registers a client. The secret is printed once: store it now. --redirect-uri repeats; urn:ietf:wg:oauth:2.0:oob is allowed. ' +
       "--introspect lets it introspect other clients' tokens (for a resource server); every client may introspect its own.",

@@ -7,6 +7,7 @@ export const PREFIX = {
   refreshToken: 'latch_rt_',
   personalToken: 'latch_pat_',
   code: 'latch_ac_',
+  deviceCode: 'latch_dc_',
   session: 'latch_ss_',
 } as const;
 

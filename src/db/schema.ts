@@ -139,6 +139,21 @@ export interface MailOutboxTable {
   given_up_at: Timestamp | null;
 }
 
+export type DeviceCodeStatus = 'pending' | 'approved' | 'denied';
+
+export interface DeviceCodesTable {
+  device_code_digest: string;
+  user_code_digest: string;
+  client_id: string;
+  scope: string;
+  status: DeviceCodeStatus;
+  user_id: string | null;
+  expires_at: Timestamp;
+  last_polled_at: Timestamp | null;
+  consumed_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
 export type AuditActorKind = 'user' | 'operator' | 'anonymous' | 'client';
 
 export interface AuditEventsTable {
@@ -189,6 +204,7 @@ export interface Database {
   mail_outbox: MailOutboxTable;
   audit_events: AuditEventsTable;
   signing_keys: SigningKeysTable;
+  device_codes: DeviceCodesTable;
 }
 
 export type User = Selectable<UsersTable>;

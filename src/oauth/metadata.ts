@@ -18,6 +18,7 @@ export function serverMetadata(config: Config) {
     userinfo_endpoint: `${issuer}/oauth/userinfo`,
     revocation_endpoint: `${issuer}/oauth/revoke`,
     introspection_endpoint: `${issuer}/oauth/introspect`,
+    device_authorization_endpoint: `${issuer}/oauth/device_authorization`,
     scopes_supported: [...new Set([...config.scopes, ...OIDC_SCOPES])],
     response_types_supported: ['code', 'token'],
     response_modes_supported: ['query', 'fragment'],

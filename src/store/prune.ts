@@ -3,6 +3,7 @@ import type { Executor } from './executor.js';
 
 export interface PruneCounts {
   authorization_codes: number;
+  device_codes: number;
   access_tokens: number;
   refresh_tokens: number;
   grants: number;
@@ -16,7 +17,7 @@ export interface PruneCounts {
 /**
  * Rotated refresh tokens stay until they expire: a replay of one is how reuse is detected.
  * Deletes, in batches of `batch` rows each in its own short statement, what can
- * no longer be used: expired codes, tokens expired or revoked before `cutoff`,
+ * no longer be used: expired codes (authorization and device), tokens expired or revoked before `cutoff`,
  * grants left with no token, ended sessions, stale sign-in counters and delivered mail.
  * grants left with no token, ended sessions, stale sign-in counters and retired
  * signing keys past their `delete_after`.
@@ -31,6 +32,7 @@ export async function pruneExpired(
 ): Promise<PruneCounts> {
   const counts: PruneCounts = {
     authorization_codes: 0,
+    device_codes: 0,
     access_tokens: 0,
     refresh_tokens: 0,
     grants: 0,
@@ -44,6 +46,7 @@ export async function pruneExpired(
     counts[table] += await deleteInBatches(db, table, key, where, batch);
   };
   await drain('authorization_codes', 'code_digest', sql`expires_at < ${cutoff}`);
+  await drain('device_codes', 'device_code_digest', sql`expires_at < ${cutoff}`);
   await drain(
     'refresh_tokens',
     'token_digest',

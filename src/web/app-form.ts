@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Client } from '../db/schema.js';
 import type { ClientInput } from '../manage/clients/index.js';
 import { ADMIN_ONLY_GRANTS, GRANT_TYPES } from '../manage/clients/index.js';
+import { DEVICE_CODE_GRANT_TYPE } from '../oauth/device.js';
 
 /** A text field, or absent; a repeated one (an array) is refused as malformed. */
 const text = z.string().max(20_000).optional();
@@ -111,6 +112,7 @@ export function clientInput(values: AppFormValues, admin: boolean): ClientInput 
 export const GRANT_CHOICES: { value: (typeof GRANT_TYPES)[number]; label: string; hint: string }[] = [
   { value: 'authorization_code', label: 'Authorization code', hint: 'users sign in here and approve your app (recommended)' },
   { value: 'refresh_token', label: 'Refresh token', hint: 'renew access without asking the user again' },
+  { value: DEVICE_CODE_GRANT_TYPE, label: 'Device code', hint: 'command-line tools and TVs: the user approves on another device' },
   { value: 'client_credentials', label: 'Client credentials', hint: 'your server acts for itself; confidential apps only' },
   { value: 'password', label: 'Password', hint: 'legacy: your app collects the password; confidential apps only' },
   { value: 'implicit', label: 'Implicit', hint: 'legacy browser flow; prefer authorization code with PKCE' },

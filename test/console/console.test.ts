@@ -177,7 +177,7 @@ describe('validation errors re-render the form with the error beside its field a
     ['no scope', { scopes: [] }, 'scopes', /at least one/],
     ['an unknown scope', { scopes: ['read', 'admin'] }, 'scopes', /unknown scope admin/],
     ['no grant type', { grant_types: [] }, 'grant_types', /at least one/],
-    ['an unknown grant type', { grant_types: ['device_code'] }, 'grant_types', /unknown grant type device_code/],
+    ['an unknown grant type', { grant_types: ['jwt_bearer'] }, 'grant_types', /unknown grant type jwt_bearer/],
     ['a public app with client_credentials', { client_type: 'public', grant_types: ['authorization_code', 'client_credentials'] }, 'grant_types', /public clients cannot use client_credentials/],
     // RFC 9700: only administrators may enable these; the form does not offer them to anyone else.
     ['the password grant, for a developer', { grant_types: ['authorization_code', 'password'] }, 'grant_types', /only an administrator can enable the password grant/],

@@ -5,11 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as oauth from 'openid-client';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { freePort, PROCESS_TEST_MS, runLatch, serverStore, startServer, type RunningServer, type ServerStore } from '../helpers/server.js';
+import { ARTIFACTS, CHROMIUM_ARGS, freePort, latchJson, PROCESS_TEST_MS, serverStore, startServer, type RunningServer, type ServerStore } from '../helpers/server.js';
 
 const OOB = 'urn:ietf:wg:oauth:2.0:oob';
-const ARTIFACTS = join(process.cwd(), 'test-artifacts');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** The app's redirect target: a tiny local server that records what it was sent. */
 async function startCallbackServer(): Promise<{ server: Server; port: number; hits: URL[] }> {
@@ -37,11 +35,7 @@ describe('the authorization-code flow in headless Chromium against the real serv
   /** The access token the first flow obtained; revoking the app must end it. */
   let firstAccessToken: string;
 
-  const latch = (args: string[], input?: string) => {
-    const r = runLatch([...args, '--json'], { ...env, LOG_LEVEL: 'silent' }, input);
-    if (r.status !== 0) throw new Error(`bin/latch ${args.join(' ')} failed: ${r.stderr}`);
-    return JSON.parse(r.stdout);
-  };
+  const latch = (args: string[], input?: string) => latchJson(env, args, input);
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });

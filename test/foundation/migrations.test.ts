@@ -13,6 +13,7 @@ const TABLES = [
   'client_decisions',
   'clients',
   'consents',
+  'device_codes',
   'grants',
   'login_attempts',
   'mail_outbox',

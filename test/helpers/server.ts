@@ -112,3 +112,14 @@ export async function startServer(env: NodeJS.ProcessEnv, timeoutMs = PROCESS_RE
     },
   };
 }
+
+/** Runs `bin/latch … --json` quietly and parses its answer; a failure throws with what it printed. */
+export function latchJson(env: NodeJS.ProcessEnv, args: string[], input?: string) {
+  const r = runLatch([...args, '--json'], { ...env, LOG_LEVEL: 'silent' }, input);
+  if (r.status !== 0) throw new Error(`bin/latch ${args.join(' ')} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** Where browser tests leave screenshots, and how they start headless Chromium. */
+export const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

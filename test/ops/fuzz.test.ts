@@ -12,17 +12,17 @@ import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
  */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
 
-const API = ['/oauth/token', '/oauth/revoke', '/oauth/introspect', '/oauth/userinfo', '/me', '/.well-known/oauth-authorization-server', '/healthz', '/readyz'];
+const API = ['/oauth/token', '/oauth/device_authorization', '/oauth/revoke', '/oauth/introspect', '/oauth/userinfo', '/me', '/.well-known/oauth-authorization-server', '/healthz', '/readyz'];
 /** Pages may not all exist on every branch; an absent one must still answer a clean 404. */
-const PAGES = ['/oauth/authorize', '/login', '/logout', '/signup', '/account/apps', '/apps', '/admin/apps'];
+const PAGES = ['/oauth/authorize', '/device', '/login', '/logout', '/signup', '/account/apps', '/apps', '/admin/apps'];
 const ENDPOINTS = [...API, ...PAGES];
 
 const PARAM_NAMES = [
   'grant_type', 'code', 'redirect_uri', 'client_id', 'client_secret', 'refresh_token', 'username', 'password', 'scope',
   'state', 'token', 'token_type_hint', 'code_verifier', 'code_challenge', 'code_challenge_method', 'response_type',
-  'decision', 'csrf', '__proto__', 'constructor', 'prototype', 'toString', '',
+  'decision', 'csrf', '_csrf', 'device_code', 'user_code', '__proto__', 'constructor', 'prototype', 'toString', '',
 ];
-const GRANTS = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit', 'urn:x', ''];
+const GRANTS = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:x', ''];
 
 /** Strings an attacker would try: header injection, traversal, markup, SQL, huge, control bytes, bad escapes. */
 const hostile = fc.constantFrom(
@@ -44,7 +44,7 @@ const hostile = fc.constantFrom(
   'a'.repeat(5000),
 );
 /** Real values (the client's id and redirect URI, response types) let requests get past the first checks. */
-const known: string[] = ['code', 'token', 'S256', 'plain', 'read', 'read write', 'https://app.example/callback', 'urn:ietf:wg:oauth:2.0:oob'];
+const known: string[] = ['code', 'token', 'S256', 'plain', 'read', 'read write', 'https://app.example/callback', 'urn:ietf:wg:oauth:2.0:oob', 'BCDF-GHJK', 'bcdfghjk'];
 const value = () => fc.oneof(fc.string({ maxLength: 60 }), fc.string({ unit: 'binary', maxLength: 60 }), hostile, fc.constantFrom(...GRANTS), fc.constantFrom(...known));
 const paramsArb = () => fc.dictionary(fc.constantFrom(...PARAM_NAMES), value(), { maxKeys: 8 });
 
@@ -54,7 +54,7 @@ let goodBearer: string;
 
 beforeAll(async () => {
   t = await createTestContext();
-  const client = await makeClient(t);
+  const client = await makeClient(t, { grantTypes: ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'device_code'] });
   const user = await makeUser(t);
   goodBasic = basic(client.client_id, client.secret);
   known.push(client.client_id);

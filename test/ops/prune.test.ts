@@ -96,6 +96,7 @@ describe('bin/latch prune', () => {
     expect(r.code).toBe(0);
     expect(r.json.deleted).toEqual({
       authorization_codes: 1,
+      device_codes: 0,
       access_tokens: 2,
       refresh_tokens: 1,
       grants: 1,

@@ -7,6 +7,8 @@ import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
 import type { Database } from '../../src/db/schema.js';
 import { s256 } from '../../src/oauth/pkce.js';
 import { insertCode } from '../../src/store/codes.js';
+import { decideDevice } from '../../src/store/device-codes.js';
+import { DEVICE_CODE_GRANT_TYPE, normalizeUserCode } from '../../src/oauth/device.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 
@@ -93,5 +95,21 @@ describe('database statements per request, with the client cached', () => {
     const tokens = (await post('/oauth/token', { grant_type: 'password', username: user.username, password: user.password })).json();
     expect(await statementsFor(() => post('/oauth/introspect', { token: tokens.access_token }))).toBe(1);
     expect(await statementsFor(() => app.inject({ method: 'GET', url: '/oauth/userinfo', headers: { authorization: `Bearer ${tokens.access_token}` } }))).toBe(1);
+  });
+
+  it('device_code polls: one, whether pending (slow_down here) or claiming the tokens', async () => {
+    const device = await makeClient(t, { redirectUris: [], grantTypes: ['device_code'] });
+    const asDevice = (url: string, body: Record<string, string>) =>
+      app.inject({ method: 'POST', url, headers: { authorization: basic(device.client_id, device.secret), 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(body).toString() });
+    const started = (await asDevice('/oauth/device_authorization', {})).json();
+    const poll = () => asDevice('/oauth/token', { grant_type: DEVICE_CODE_GRANT_TYPE, device_code: started.device_code });
+    expect((await poll()).json().error).toBe('authorization_pending');
+    statements = 0;
+    expect((await poll()).json().error).toBe('slow_down');
+    expect(statements).toBe(1);
+    await decideDevice(t.db, { userCodeDigest: digest(normalizeUserCode(started.user_code)!), userId: user.id, status: 'approved', now: t.clock.now() });
+    statements = 0;
+    expect((await poll()).statusCode).toBe(200);
+    expect(statements).toBe(1);
   });
 });

@@ -3,12 +3,15 @@ import type { Config } from '../../config.js';
 import { parseScope } from '../../oauth/scopes.js';
 import { redirectUriProblem } from '../redirect-uris.js';
 import { lifetimeProblem, ValidationError } from '../validation.js';
+import { DEVICE_CODE_GRANT_TYPE } from '../../oauth/device.js';
 
 /** An app's settings: what each may hold, and what only an administrator may turn on. */
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit'] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit', DEVICE_CODE_GRANT_TYPE] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 export const DEFAULT_GRANT_TYPES: GrantType[] = ['authorization_code', 'refresh_token'];
+/** Short names accepted for long grant type URIs (`--grant-types device_code`); stored as the URI. */
+const GRANT_TYPE_ALIASES: Record<string, GrantType> = { device_code: DEVICE_CODE_GRANT_TYPE };
 /**
  * Grants only an administrator may give a self-service app: RFC 9700 §2.4 says the
  * password grant MUST NOT be used, §2.1.2 that the implicit grant SHOULD NOT.
@@ -62,7 +65,7 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     }
   }
   const redirectUris = [...new Set(input.redirectUris.map((u) => u.trim()).filter((u) => u.length > 0))];
-  const grantTypes = [...new Set(input.grantTypes ?? DEFAULT_GRANT_TYPES)];
+  const grantTypes = [...new Set((input.grantTypes ?? DEFAULT_GRANT_TYPES).map((g) => (Object.hasOwn(GRANT_TYPE_ALIASES, g) ? GRANT_TYPE_ALIASES[g]! : g)))];
   const needsRedirect = grantTypes.includes('authorization_code') || grantTypes.includes('implicit');
   if (needsRedirect && redirectUris.length === 0) {
     problems.redirect_uris = 'at least one is needed for the authorization_code and implicit grants';

@@ -4,6 +4,8 @@ import type { TokenResponse } from '../mint.js';
 import type { Params } from '../params.js';
 import { authorizationCodeGrant } from './authorization-code.js';
 import { clientCredentialsGrant } from './client-credentials.js';
+import { deviceCodeGrant } from './device-code.js';
+import { DEVICE_CODE_GRANT_TYPE } from '../device.js';
 import { passwordGrant } from './password.js';
 import { refreshTokenGrant } from './refresh-token.js';
 import type { GrantContext, GrantHandler } from './types.js';
@@ -14,6 +16,7 @@ export const GRANTS: Record<string, GrantHandler> = {
   refresh_token: refreshTokenGrant,
   password: passwordGrant,
   client_credentials: clientCredentialsGrant,
+  [DEVICE_CODE_GRANT_TYPE]: deviceCodeGrant,
 };
 
 export const SUPPORTED_GRANT_TYPES = Object.keys(GRANTS);
