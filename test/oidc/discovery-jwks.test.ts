@@ -22,11 +22,12 @@ const shared = {
   userinfo_endpoint: `${issuer}/oauth/userinfo`,
   revocation_endpoint: `${issuer}/oauth/revoke`,
   introspection_endpoint: `${issuer}/oauth/introspect`,
+  device_authorization_endpoint: `${issuer}/oauth/device_authorization`,
   // LATCH_SCOPES first, then the OpenID Connect scopes not already among them.
   scopes_supported: ['read', 'write', 'openid', 'profile', 'email', 'offline_access'],
   response_types_supported: ['code', 'token'],
   response_modes_supported: ['query', 'fragment'],
-  grant_types_supported: ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit'],
+  grant_types_supported: ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'implicit'],
   token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
   revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
   introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
