@@ -10,7 +10,7 @@ import { revokeClientTokens } from '../store/grants.js';
 import { inTransaction } from '../store/transaction.js';
 import { OPERATOR, type AuditContext } from '../audit/events.js';
 import { recordAudit } from '../audit/record.js';
-import { redirectUriProblem } from './redirect-uris.js';
+import { redirectUriProblem } from '../oauth/redirect-uris.js';
 import { lifetimeProblem, ValidationError } from './validation.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'implicit'] as const;

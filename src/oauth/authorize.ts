@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { Clock } from '../clock.js';
 import { addSeconds } from '../clock.js';
 import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
-import { OOB_URI } from '../manage/redirect-uris.js';
+import { OOB_URI } from './redirect-uris.js';
 import type { Executor } from '../store/executor.js';
 import { findClientByClientId } from '../store/clients.js';
 import { insertCode } from '../store/codes.js';
@@ -16,7 +16,7 @@ import { mintAccessToken } from './mint.js';
 import { findRegisteredRedirectUri } from './redirect-match.js';
 import { formatScope, parseScope } from './scopes.js';
 import { CODE_CHALLENGE } from './pkce.js';
-import { resolveScope } from './grants/shared.js';
+import { resolveScope } from './scopes.js';
 import { ANONYMOUS, type AuditContext } from '../audit/events.js';
 import { recordAudit } from '../audit/record.js';
 

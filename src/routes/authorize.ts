@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { authorize, type AuthorizationOutcome, type Decision } from '../oauth/authorize.js';
 import { OAuthError } from '../oauth/errors.js';
-import { OOB_URI } from '../manage/redirect-uris.js';
+import { OOB_URI } from '../oauth/redirect-uris.js';
 import { describeScope } from '../web/scope-descriptions.js';
 import { checkCsrf, csrfToken, loadSession } from '../web/session.js';
 import { renderPage } from '../web/pages.js';
