@@ -19,7 +19,7 @@ import { migrateToLatest } from '../db/migrate.js';
 import { prune } from '../housekeeping.js';
 import { auditEventJson, findAuditEvents } from '../audit/query.js';
 import { CliError, readSecret } from './io.js';
-import type { CliContext } from './main.js';
+import type { CliContext } from './context.js';
 
 export interface Command {
   usage: string;
