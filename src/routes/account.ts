@@ -6,7 +6,8 @@ import { parseScope } from '../oauth/scopes.js';
 import { auditContext } from '../web/audit-context.js';
 import { renderPage } from '../web/pages.js';
 import { describeScope } from '../web/scope-descriptions.js';
-import { checkCsrf, csrfToken, requireUser } from '../web/session.js';
+import { checkCsrf, csrfToken } from '../web/csrf.js';
+import { requireUser } from '../web/guards.js';
 import { LOGOUT_PATH } from './login.js';
 
 const APPS_PATH = '/account/apps';

@@ -6,7 +6,8 @@ import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
 import { auditContext } from '../web/audit-context.js';
 import { consolePage } from '../web/console-page.js';
-import { checkCsrf, csrfToken, requireAdmin } from '../web/session.js';
+import { checkCsrf, csrfToken } from '../web/csrf.js';
+import { requireAdmin } from '../web/guards.js';
 
 /** Which buttons each status offers; decideClient enforces the same transitions. */
 export const ACTIONS: Record<string, Decision[]> = {

@@ -3,7 +3,8 @@ import { authorize, type AuthorizationOutcome, type ConsentDecision } from '../o
 import { OAuthError } from '../oauth/errors.js';
 import { OOB_URI } from '../oauth/redirect-uris.js';
 import { describeScope } from '../web/scope-descriptions.js';
-import { checkCsrf, csrfToken, loadSession } from '../web/session.js';
+import { checkCsrf, csrfToken } from '../web/csrf.js';
+import { loadSession } from '../web/session.js';
 import { renderPage } from '../web/pages.js';
 import { auditContext } from '../web/audit-context.js';
 

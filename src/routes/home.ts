@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { renderPage } from '../web/pages.js';
-import { csrfToken, loadSession } from '../web/session.js';
+import { csrfToken } from '../web/csrf.js';
+import { loadSession } from '../web/session.js';
 import { LOGOUT_PATH } from './login.js';
 
 /** The home page: who is signed in, and the way out. */
