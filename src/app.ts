@@ -3,8 +3,6 @@ import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
 import view from '@fastify/view';
 import { Eta } from 'eta';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Config } from './config.js';
@@ -17,8 +15,8 @@ import { staticRoutes } from './routes/static.js';
 import { installMetrics } from './routes/metrics.js';
 import { installDraining } from './web/draining.js';
 import { installAccessLog } from './web/access-log.js';
-import { installSecurityHeaders } from './web/security-headers.js';
-import type { HelmetOptions } from 'helmet';
+import { installSecurityHeaders, securityHeaderOptions } from './web/security-headers.js';
+import { VIEWS_DIR } from './paths.js';
 import { createMetricsRegistry } from './metrics.js';
 import { tokenRoutes } from './routes/token.js';
 import { userinfoRoutes } from './routes/userinfo.js';
@@ -27,6 +25,7 @@ import { authorizeRoutes } from './routes/authorize.js';
 import { deviceRoutes } from './routes/device.js';
 import { loginRoutes } from './routes/login.js';
 import { accountRoutes } from './routes/account.js';
+import { homeRoutes } from './routes/home.js';
 import { appRoutes } from './routes/apps.js';
 import { adminRoutes } from './routes/admin.js';
 import { signupRoutes } from './routes/signup.js';
@@ -62,34 +61,6 @@ declare module 'fastify' {
     /** Errors on this route render the HTML error page instead of JSON. */
     page?: boolean;
   }
-}
-
-const here = dirname(fileURLToPath(import.meta.url));
-/** The repository root, from src/ under vitest and from dist/src/ when built. */
-const ROOT = here.endsWith(join('dist', 'src')) ? join(here, '..', '..') : join(here, '..');
-export const VIEWS_DIR = join(ROOT, 'views');
-
-export { BODY_LIMIT };
-
-/** What helmet would set: strict CSP, no framing, no referrer; HSTS only over https. */
-export function securityHeaderOptions(config: Config): HelmetOptions {
-  return {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        'default-src': ["'none'"],
-        'style-src': ["'self'"],
-        'img-src': ["'self'", 'data:'],
-        'frame-ancestors': ["'none'"],
-        'base-uri': ["'none'"],
-      },
-    },
-    frameguard: { action: 'deny' },
-    referrerPolicy: { policy: 'no-referrer' },
-    crossOriginResourcePolicy: { policy: 'same-origin' },
-    // Only meaningful (and only sent) when served over https.
-    strictTransportSecurity: config.issuer.startsWith('https:') ? undefined : false,
-  };
 }
 
 export interface BuildOptions {
@@ -154,6 +125,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(authorizeRoutes);
   await app.register(deviceRoutes);
   await app.register(loginRoutes);
+  await app.register(homeRoutes);
   await app.register(accountRoutes);
   await app.register(appRoutes);
   await app.register(adminRoutes);

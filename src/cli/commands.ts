@@ -29,7 +29,7 @@ import { SIGNING_ALGS, SigningKeys } from '../oidc/keys.js';
 import { listSigningKeys } from '../store/signing-keys.js';
 import { resolveKeySecret } from '../cookie-secret.js';
 import type { SigningAlg } from '../db/schema.js';
-import type { CliContext } from './main.js';
+import type { CliContext } from './context.js';
 
 export interface Command {
   usage: string;

@@ -1,27 +1,13 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { openDatabaseShared, type DatabaseHandle } from '../db/database.js';
 import { EmbeddedDatabaseBusyError } from '../db/embedded-lock.js';
 import { migrateToLatest } from '../db/migrate.js';
-import type { Database } from '../db/schema.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
 import { CliError, type CliIo } from './io.js';
 import { COMMANDS, type Command } from './commands.js';
-
-export interface CliContext {
-  db: Kysely<Database>;
-  config: Config;
-  clock: Clock;
-  io: CliIo;
-  json: boolean;
-  values: Record<string, string | boolean | string[] | undefined>;
-  positionals: string[];
-  /** Prints `human` lines, or `data` as one JSON object with --json. */
-  print(data: object, human: string): void;
-}
 
 const USAGE = `latch: an OAuth 2.0 authorization server
 

@@ -32,7 +32,19 @@ function challenge(error?: string, description?: string, scope?: string): string
   return `Bearer ${parts.join(', ')}`;
 }
 
-/** Told to a client that sent no credentials, or sent the token where latch does not read it (passport-oauth2's default). */
+/**
+ * An RFC 6750 §3.1 error for a protected resource, with the WWW-Authenticate
+ * challenge that carries the same code and description.
+ */
+export function bearerError(
+  code: 'invalid_request' | 'invalid_token' | 'insufficient_scope',
+  description: string,
+  scope?: string,
+): OAuthError {
+  return new OAuthError(code, description, { headers: { 'www-authenticate': challenge(code, description, scope) } });
+}
+
+/** Told to a client that sent no credentials, or sent the token where latch does not read it (as some client libraries do by default). */
 export const TOKEN_REQUIRED = 'An access token is required in the Authorization header';
 // error_description is printable ASCII without '"' or '\\' (RFC 6749 §5.2), hence "section".
 export const TOKEN_IN_WRONG_PLACE =
@@ -59,22 +71,17 @@ export async function validateBearer(
     });
   }
   if (!m) {
-    throw new OAuthError('invalid_request', 'The Authorization header is malformed', {
-      headers: { 'www-authenticate': challenge('invalid_request', 'The Authorization header is malformed') },
-    });
+    throw bearerError('invalid_request', 'The Authorization header is malformed');
   }
   const token = m[1]!.length > 512 ? undefined : await findAccessToken(db, digest(m[1]!));
   const problem = tokenProblem(token, clock.now());
   if (problem) {
-    throw new OAuthError('invalid_token', problem, { headers: { 'www-authenticate': challenge('invalid_token', problem) } });
+    throw bearerError('invalid_token', problem);
   }
   const granted = parseScope(token!.scope);
   const missing = scopes.filter((s) => !granted.includes(s));
   if (missing.length > 0) {
-    const description = 'The access token does not have the scope this resource needs';
-    throw new OAuthError('insufficient_scope', description, {
-      headers: { 'www-authenticate': challenge('insufficient_scope', description, scopes.join(' ')) },
-    });
+    throw bearerError('insufficient_scope', 'The access token does not have the scope this resource needs', scopes.join(' '));
   }
   return token!;
 }

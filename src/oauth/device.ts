@@ -14,9 +14,9 @@ import { inTransaction } from '../store/transaction.js';
 import type { AuthenticatedClient } from './client-auth.js';
 import { clientStatusProblem } from './client-status.js';
 import { OAuthError } from './errors.js';
-import { assertGrantAllowed, resolveScope } from './grants/shared.js';
+import { assertGrantAllowed } from './grants/shared.js';
 import type { Params } from './params.js';
-import { formatScope, parseScope } from './scopes.js';
+import { formatScope, parseScope, resolveScope } from './scopes.js';
 import { isExpired } from './token-state.js';
 
 /** RFC 8628 §7.2. Clients may be registered with `device_code` for short (src/manage/clients.ts). */

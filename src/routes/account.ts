@@ -6,7 +6,8 @@ import { parseScope } from '../oauth/scopes.js';
 import { auditContext } from '../web/audit-context.js';
 import { renderPage } from '../web/pages.js';
 import { describeScope } from '../web/scope-descriptions.js';
-import { checkCsrf, csrfToken, loadSession, requireUser } from '../web/session.js';
+import { checkCsrf, csrfToken } from '../web/csrf.js';
+import { requireUser } from '../web/guards.js';
 import { LOGOUT_PATH } from './login.js';
 
 const APPS_PATH = '/account/apps';
@@ -14,12 +15,12 @@ const REVOKE_PATH = '/account/apps/revoke';
 
 const revokeForm = z.object({ client_id: z.string().min(1).max(200) });
 
-/** The signed-in user's authorized apps, each revocable; and the home page. */
+/** The signed-in user's authorized apps, each revocable. */
 export const accountRoutes: FastifyPluginAsync = async (app) => {
   app.get(APPS_PATH, { config: { page: true }, preHandler: requireUser }, async (request, reply) => {
     const session = request.latchSession!;
     const apps = await listAuthorizedApps(app.deps.db, session.userId);
-    return renderPage(reply, 'apps', {
+    return renderPage(reply, 'account/apps', {
       title: 'Authorized apps',
       username: session.username,
       apps: apps.map((a) => ({
@@ -44,15 +45,5 @@ export const accountRoutes: FastifyPluginAsync = async (app) => {
     const found = await revokeAuthorization(app.deps.db, app.deps.clock, request.latchSession!.userId, parsed.data.client_id, auditContext(request));
     if (!found) throw new OAuthError('not_found', 'No such application');
     return reply.redirect(APPS_PATH, 303);
-  });
-
-  app.get('/', { config: { page: true } }, async (request, reply) => {
-    const session = await loadSession(request);
-    return renderPage(reply, 'home', {
-      title: 'latch',
-      username: session?.username ?? null,
-      logoutAction: LOGOUT_PATH,
-      logoutCsrf: session ? await csrfToken(request, reply, LOGOUT_PATH) : null,
-    });
   });
 };

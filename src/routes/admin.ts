@@ -5,7 +5,8 @@ import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
 import { actingUser } from '../web/audit-context.js';
 import { consolePage } from '../web/console-page.js';
-import { checkCsrf, csrfToken, requireAdmin } from '../web/session.js';
+import { checkCsrf, csrfToken } from '../web/csrf.js';
+import { requireAdmin } from '../web/guards.js';
 
 const params = z.object({ clientId: z.string().max(200), decision: z.string().max(50) });
 const body = z.object({

@@ -28,7 +28,8 @@ import {
 } from '../web/app-form.js';
 import { actingUser } from '../web/audit-context.js';
 import { consolePage } from '../web/console-page.js';
-import { checkCsrf, csrfToken, requireUser } from '../web/session.js';
+import { checkCsrf, csrfToken } from '../web/csrf.js';
+import { requireUser } from '../web/guards.js';
 
 const params = z.object({ clientId: z.string().max(200) });
 const tokenParams = params.extend({ tokenId: z.string().max(200) });

@@ -3,7 +3,7 @@ import { findAuditEvents, type AuditFilterInput } from '../audit/query.js';
 import { AUDIT_ACTIONS, AUDIT_SUBJECTS } from '../audit/events.js';
 import { ValidationError } from '../manage/validation.js';
 import { consolePage } from '../web/console-page.js';
-import { requireAdmin } from '../web/session.js';
+import { requireAdmin } from '../web/guards.js';
 
 export const AUDIT_PATH = '/admin/audit';
 const PAGE_SIZE = 50;

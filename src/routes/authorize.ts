@@ -1,9 +1,10 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { authorize, type AuthorizationOutcome, type Decision } from '../oauth/authorize.js';
+import { authorize, type AuthorizationOutcome, type ConsentDecision } from '../oauth/authorize/index.js';
 import { OAuthError } from '../oauth/errors.js';
-import { OOB_URI } from '../manage/redirect-uris.js';
+import { OOB_URI } from '../oauth/redirect-uris.js';
 import { describeScope } from '../web/scope-descriptions.js';
-import { checkCsrf, csrfToken, loadSession } from '../web/session.js';
+import { checkCsrf, csrfToken } from '../web/csrf.js';
+import { loadSession } from '../web/session.js';
 import { renderPage } from '../web/pages.js';
 import { auditContext } from '../web/audit-context.js';
 
@@ -24,7 +25,7 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
 
   app.post(AUTHORIZE_PATH, { config: { page: true } }, async (request, reply) => {
     const body = asParams(request.body);
-    let decision: Decision | undefined;
+    let decision: ConsentDecision | undefined;
     if ('decision' in body || '_csrf' in body) {
       await checkCsrf(request, AUTHORIZE_PATH);
       if (body.decision !== 'allow' && body.decision !== 'deny') {
@@ -39,7 +40,7 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
 const asParams = (value: unknown): Record<string, unknown> =>
   value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 
-async function respond(request: FastifyRequest, reply: FastifyReply, params: Record<string, unknown>, decision: Decision | undefined) {
+async function respond(request: FastifyRequest, reply: FastifyReply, params: Record<string, unknown>, decision: ConsentDecision | undefined) {
   const session = await loadSession(request);
   const outcome: AuthorizationOutcome = await authorize(request.server.deps, params, session?.userId ?? null, decision, auditContext(request));
   // RFC 9700 §4.12: a POST must not be replayed to the client by a 307.

@@ -16,7 +16,9 @@ import { readParams } from '../oauth/params.js';
 import { auditContext } from '../web/audit-context.js';
 import { renderPage } from '../web/pages.js';
 import { describeScope } from '../web/scope-descriptions.js';
-import { checkCsrf, csrfToken, loadSession, type Session } from '../web/session.js';
+import { loadSession } from '../web/session.js';
+import type { Session } from '../accounts/sessions.js';
+import { checkCsrf, csrfToken } from '../web/csrf.js';
 
 export const DEVICE_AUTHORIZATION_PATH = '/oauth/device_authorization';
 /**

@@ -5,7 +5,8 @@ import { verifySignIn } from '../accounts/sign-in.js';
 import { recordAudit } from '../audit/record.js';
 import { auditContext } from '../web/audit-context.js';
 import { renderPage, safeReturnTo } from '../web/pages.js';
-import { checkCsrf, csrfToken, loadSession, signIn, signOut } from '../web/session.js';
+import { checkCsrf, csrfToken } from '../web/csrf.js';
+import { loadSession, signIn, signOut } from '../web/session.js';
 
 const LOGIN_PATH = '/login';
 const LOGOUT_PATH = '/logout';

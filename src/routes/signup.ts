@@ -6,7 +6,8 @@ import { OAuthError } from '../oauth/errors.js';
 import { admitSignup } from '../accounts/throttle.js';
 import { auditContext } from '../web/audit-context.js';
 import { renderPage, safeReturnTo } from '../web/pages.js';
-import { checkCsrf, csrfToken, loadSession, signIn } from '../web/session.js';
+import { checkCsrf, csrfToken } from '../web/csrf.js';
+import { loadSession, signIn } from '../web/session.js';
 
 const SIGNUP_PATH = '/signup';
 /** Where a new account lands unless it came from somewhere on this site: most sign up to register an app. */

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { renderPage } from './pages.js';
-import { csrfToken, loadSession } from './session.js';
+import { csrfToken } from './csrf.js';
+import { loadSession } from './session.js';
 
 /**
  * Renders a page of the developer console or the admin pages, with what their

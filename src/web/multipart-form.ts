@@ -34,7 +34,7 @@ async function readFields(request: FastifyRequest): Promise<Record<string, unkno
 }
 
 /**
- * `multipart/form-data` bodies (`curl -F`, as Mastodon-style documentation
+ * `multipart/form-data` bodies (`curl -F`, as many APIs' documentation
  * shows) read as form parameters, for the routes of the plugin `app` that
  * calls this: the token, revocation and introspection endpoints.
  */

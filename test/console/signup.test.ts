@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNUP_POLICY } from '../../src/accounts/throttle.js';
-import { CSRF_COOKIE, SESSION_COOKIE } from '../../src/web/session.js';
+import { CSRF_COOKIE } from '../../src/web/csrf.js';
+import { SESSION_COOKIE } from '../../src/web/session.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { cookiesFrom, field } from '../pages/helpers.js';

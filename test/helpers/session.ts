@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { addSeconds } from '../../src/clock.js';
 import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
 import { insertSession } from '../../src/store/sessions.js';
-import { csrfTokenFor, SESSION_COOKIE, SESSION_TTL_SECONDS } from '../../src/web/session.js';
+import { SESSION_TTL_SECONDS } from '../../src/accounts/sessions.js';
+import { csrfTokenFor } from '../../src/web/csrf.js';
+import { SESSION_COOKIE } from '../../src/web/session.js';
 import type { TestContext } from './app.js';
 
 export interface SignedIn {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
-import { BODY_LIMIT } from '../../src/app.js';
+import { BODY_LIMIT } from '../../src/web/body-limit.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 

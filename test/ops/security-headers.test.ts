@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { securityHeaderOptions } from '../../src/app.js';
-import { securityHeaders } from '../../src/web/security-headers.js';
+import { securityHeaderOptions, securityHeaders } from '../../src/web/security-headers.js';
 import { createTestContext, testConfig, type TestContext } from '../helpers/app.js';
 
 let t: TestContext;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/secrets.js';
 import { decideClient } from '../../src/manage/clients/index.js';
 import { OPERATOR } from '../../src/manage/actor.js';
-import { OOB_URI } from '../../src/manage/redirect-uris.js';
+import { OOB_URI } from '../../src/oauth/redirect-uris.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';

@@ -1,7 +1,7 @@
 import type { Client } from '../../db/schema.js';
 import type { Config } from '../../config.js';
 import { parseScope } from '../../oauth/scopes.js';
-import { redirectUriProblem } from '../redirect-uris.js';
+import { redirectUriProblem } from '../../oauth/redirect-uris.js';
 import { lifetimeProblem, ValidationError } from '../validation.js';
 import { DEVICE_CODE_GRANT_TYPE } from '../../oauth/device.js';
 

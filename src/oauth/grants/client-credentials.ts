@@ -1,6 +1,7 @@
 import { OAuthError } from '../errors.js';
 import { mintAccessToken } from '../mint.js';
-import { assertGrantAllowed, resolveScope } from './shared.js';
+import { assertGrantAllowed } from './shared.js';
+import { resolveScope } from '../scopes.js';
 import type { GrantHandler } from './types.js';
 
 /** RFC 6749 §4.4: an app-level token for a confidential client; no user, no refresh token. */

@@ -2,7 +2,8 @@ import { verifySignIn } from '../../accounts/sign-in.js';
 import { OAuthError } from '../errors.js';
 import { mintForNewGrant } from '../mint.js';
 import { required } from '../params.js';
-import { assertGrantAllowed, resolveScope } from './shared.js';
+import { assertGrantAllowed } from './shared.js';
+import { resolveScope } from '../scopes.js';
 import type { GrantHandler } from './types.js';
 
 /**

@@ -6,9 +6,9 @@ import { inTransaction } from '../../store/transaction.js';
 import { OAuthError } from '../errors.js';
 import { issuePair } from '../mint.js';
 import { required } from '../params.js';
-import { parseScope } from '../scopes.js';
+import { parseScope, resolveScope } from '../scopes.js';
 import { isExpired, isLive, tokenState } from '../token-state.js';
-import { assertGrantAllowed, resolveScope } from './shared.js';
+import { assertGrantAllowed } from './shared.js';
 import type { GrantContext, GrantHandler } from './types.js';
 
 const INVALID_REFRESH = 'The refresh token is invalid, expired or revoked';

@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { addSeconds, type Clock } from '../clock.js';
+import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
+import type { Executor } from '../store/executor.js';
+import { deleteSession, findLiveSession, insertSession } from '../store/sessions.js';
+
+/** How long a sign-in lasts in the browser. */
+export const SESSION_TTL_SECONDS = 12 * 3600;
+
+/** A signed-in user, as the pages see them. */
+export interface Session {
+  idDigest: string;
+  userId: string;
+  username: string;
+  email: string | null;
+  isAdmin: boolean;
+  /** Signs this session's CSRF tokens (src/web/csrf.ts). */
+  csrfSecret: string;
+}
+
+/** The live session with this id, or null when it is unknown or expired. Ids are stored only as digests. */
+export async function findSession(db: Executor, id: string, now: Date): Promise<Session | null> {
+  const row = await findLiveSession(db, digest(id), now);
+  if (!row) return null;
+  return {
+    idDigest: row.id_digest,
+    userId: row.user_id,
+    username: row.username,
+    email: row.email,
+    isAdmin: row.is_admin,
+    csrfSecret: row.csrf_secret,
+  };
+}
+
+/**
+ * Starts a new session for `userId`, ending `replacing` (the session the
+ * browser had, if any): a fresh id at sign-in defeats session fixation.
+ */
+export async function startSession(
+  db: Executor,
+  clock: Clock,
+  userId: string,
+  replacing: string | null,
+): Promise<{ id: string; csrfSecret: string }> {
+  if (replacing) await endSession(db, replacing);
+  const id = newSecret(PREFIX.session);
+  const now = clock.now();
+  const csrfSecret = newCsrfSecret();
+  await insertSession(db, {
+    id_digest: digest(id),
+    user_id: userId,
+    csrf_secret: csrfSecret,
+    created_at: now,
+    expires_at: addSeconds(now, SESSION_TTL_SECONDS),
+  });
+  return { id, csrfSecret };
+}
+
+export async function endSession(db: Executor, id: string): Promise<void> {
+  await deleteSession(db, digest(id));
+}
+
+/** A secret that signs CSRF tokens, for a session or for a browser not yet signed in. */
+export const newCsrfSecret = (): string => randomBytes(32).toString('base64url');

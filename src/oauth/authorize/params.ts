@@ -1,0 +1,43 @@
+import { OAuthError } from '../errors.js';
+
+/** The parameters of RFC 6749 §4.1.1 / §4.2.1 and RFC 7636 §4.3 that latch reads; others are ignored. */
+export const AUTHORIZATION_PARAMS = [
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'scope',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+] as const;
+export type ParamName = (typeof AUTHORIZATION_PARAMS)[number];
+export type AuthorizationParams = Partial<Record<ParamName, string>>;
+
+/** Long enough for any real client, short enough to keep the redirect URLs we build bounded. */
+export const MAX_PARAM_LENGTH = 2000;
+
+export const REPEATED = Symbol('repeated');
+
+/** One value of a parameter: undefined when absent or empty, REPEATED when it came more than once. */
+export function single(raw: Record<string, unknown>, name: string): string | undefined | typeof REPEATED {
+  const value = raw[name];
+  if (Array.isArray(value)) return REPEATED;
+  if (typeof value !== 'string' || value === '') return undefined;
+  return value;
+}
+
+/**
+ * The parameters latch reads, each sent at most once and bounded in length;
+ * the first problem is an OAuthError for the client.
+ */
+export function readAuthorizationParams(raw: Record<string, unknown>): AuthorizationParams {
+  const params: AuthorizationParams = {};
+  for (const name of AUTHORIZATION_PARAMS) {
+    const value = single(raw, name);
+    if (value === REPEATED) throw new OAuthError('invalid_request', `The ${name} parameter is repeated`);
+    if (value === undefined) continue;
+    if (value.length > MAX_PARAM_LENGTH) throw new OAuthError('invalid_request', `The ${name} parameter is too long`);
+    params[name] = value;
+  }
+  return params;
+}

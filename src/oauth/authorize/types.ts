@@ -1,0 +1,45 @@
+import type { Client } from '../../db/schema.js';
+import type { Config } from '../../config.js';
+import type { Clock } from '../../clock.js';
+import type { Executor } from '../../store/executor.js';
+import type { AuthorizationParams } from './params.js';
+
+export interface AuthorizationDeps {
+  db: Executor;
+  config: Config;
+  clock: Clock;
+}
+
+/** A request that passed every check: what the consent page shows and what a code is bound to. */
+export interface AuthorizationRequest {
+  client: Client;
+  /** Where the response goes: the URI sent, or the client's only registered one. */
+  redirectUri: string;
+  /** The URI as the client sent it (null when omitted); the token request must repeat it (RFC 6749 §4.1.3). */
+  sentRedirectUri: string | null;
+  responseType: 'code' | 'token';
+  scope: string[];
+  state: string | undefined;
+  codeChallenge: string | null;
+  /** The parameters to carry through the login and consent pages, exactly as sent. */
+  params: AuthorizationParams;
+}
+
+export type AuthorizationOutcome =
+  /** An authorization response (success or error) for the client, at its redirect URI. */
+  | { kind: 'redirect'; location: string }
+  /** Out of band: the code is shown to the user, who pastes it into the app. */
+  | { kind: 'oob'; code: string; client: Client }
+  | { kind: 'login'; params: AuthorizationParams }
+  | { kind: 'consent'; request: AuthorizationRequest; owner: string | null; newScopes: string[] };
+
+/** The user's answer on the consent page. */
+export type ConsentDecision = 'allow' | 'deny';
+
+/** What each check after the redirect URI reads: the trusted client and target, and the parameters as sent. */
+export interface CheckInput {
+  config: Config;
+  client: Client;
+  redirectUri: string;
+  params: AuthorizationParams;
+}
