@@ -22,7 +22,7 @@ export const tokenRoutes: FastifyPluginAsync<{ grantContext?: (request: FastifyR
 
   app.post('/oauth/token', async (request, reply) => {
     const params = readParams(request.body);
-    const ctx: GrantContext = { db, clock, config, ip: request.ip, events, ...opts.grantContext?.(request) };
+    const ctx: GrantContext = { db, clock, config, ip: request.ip, events, signer: app.signingKeys, ...opts.grantContext?.(request) };
     const { grantType, tokens } = await exchange(ctx, params, request.headers.authorization);
     metrics.tokensIssued.inc({ grant: grantType });
     return noStore(reply).send(tokens);
