@@ -1,19 +1,29 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { OAuthError } from '../oauth/errors.js';
+import { parseScope } from '../oauth/scopes.js';
+import { scopeClaims } from '../oidc/claims.js';
 import { requireBearer } from '../web/bearer.js';
 
-/** The token's user (the Breakout seed's GET /me). */
+const NOT_A_USER = 'This access token belongs to an application, not a user';
+
+/**
+ * The token's user: `sub`, `username` and `email` as always (the Breakout seed's
+ * GET /me), plus the OpenID Connect claims its scopes grant (OIDC Core §5.3).
+ * The token is read from the Authorization header only, for GET and POST alike.
+ */
 export const userinfoRoutes: FastifyPluginAsync = async (app) => {
-  const handler = async (request: import('fastify').FastifyRequest) => {
+  const handler = async (request: FastifyRequest) => {
     const token = request.bearer!;
     if (!token.user_id) {
-      throw new OAuthError('invalid_token', 'This access token belongs to an application, not a user', {
-        headers: { 'www-authenticate': 'Bearer realm="latch", error="invalid_token", error_description="This access token belongs to an application, not a user"' },
+      throw new OAuthError('invalid_token', NOT_A_USER, {
+        headers: { 'www-authenticate': `Bearer realm="latch", error="invalid_token", error_description="${NOT_A_USER}"` },
       });
     }
-    return { sub: token.user_id, username: token.username, email: token.email };
+    const user = { username: token.username!, email: token.email, email_verified: token.email_verified ?? false };
+    return { sub: token.user_id, username: token.username, email: token.email, ...scopeClaims(parseScope(token.scope), user) };
   };
   for (const url of ['/oauth/userinfo', '/me']) {
     app.get(url, { preHandler: requireBearer() }, handler);
   }
+  app.post('/oauth/userinfo', { preHandler: requireBearer() }, handler);
 };
