@@ -1,17 +1,17 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_initial.js';
 import * as m0002 from './0002_clients.js';
+import * as m0004 from './0004_signing_keys.js';
 import * as m0007 from './0007_mail_outbox.js';
 import * as m0008 from './0008_audit_events.js';
-import * as m0004 from './0004_signing_keys.js';
 import * as m0010 from './0010_oidc.js';
 
-/** Every migration, by name; names sort in the order they run. */
+/** Every migration, by name, in the order they run (Kysely sorts by name). */
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_clients': m0002,
+  '0004_signing_keys': m0004,
   '0007_mail_outbox': m0007,
   '0008_audit_events': m0008,
-  '0004_signing_keys': m0004,
   '0010_oidc': m0010,
 };
