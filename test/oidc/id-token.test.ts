@@ -5,6 +5,7 @@ import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
 import type { SigningAlg } from '../../src/db/schema.js';
 import { s256 } from '../../src/oauth/pkce.js';
 import { leftHalfHash } from '../../src/oidc/hashes.js';
+import { resolveScope } from '../../src/oauth/grants/shared.js';
 import { findLiveSession, insertSession } from '../../src/store/sessions.js';
 import { insertCode, type CodeSignIn } from '../../src/store/codes.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
@@ -204,6 +205,14 @@ describe('OpenID scopes', () => {
       expect(r.statusCode).toBe(400);
       expect(r.json().error).toBe('invalid_scope');
     }
+  });
+
+  it('an app token never gets them, even where LATCH_SCOPES and the client list openid', () => {
+    const config = { ...t.config, scopes: ['read', 'openid'] };
+    const client = { scopes: ['read', 'openid'], grant_types: ['authorization_code', 'client_credentials'] };
+    expect(() => resolveScope(config, client, 'openid', undefined, 'app')).toThrow(/not allowed/);
+    expect(resolveScope(config, client, 'read', undefined, 'app')).toBe('read');
+    expect(resolveScope(config, client, 'openid read')).toBe('openid read');
   });
 
   it('a client without the code flow cannot ask for them; offline_access needs refresh_token', async () => {
