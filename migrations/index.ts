@@ -5,8 +5,9 @@ import * as m0004 from './0004_signing_keys.js';
 import * as m0007 from './0007_mail_outbox.js';
 import * as m0008 from './0008_audit_events.js';
 import * as m0009 from './0009_device_codes.js';
+import * as m0010 from './0010_oidc.js';
 
-/** Every migration, by name; names sort in the order they run (keep this list in that order). */
+/** Every migration, by name, in the order they run (Kysely sorts by name). */
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_clients': m0002,
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '0007_mail_outbox': m0007,
   '0008_audit_events': m0008,
   '0009_device_codes': m0009,
+  '0010_oidc': m0010,
 };

@@ -11,6 +11,8 @@ export interface UsersTable {
   email: string | null;
   password_hash: string;
   is_admin: Generated<boolean>;
+  /** False until something verifies the address (OIDC `email_verified`). */
+  email_verified: Generated<boolean>;
   created_at: CreatedAt;
 }
 
@@ -33,6 +35,8 @@ export interface ClientsTable {
   may_introspect: Generated<boolean>;
   access_token_ttl: number | null;
   refresh_token_ttl: number | null;
+  /** How its ID tokens are signed. */
+  id_token_alg: Generated<SigningAlg>;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }
@@ -56,6 +60,11 @@ export interface AuthorizationCodesTable {
   code_challenge_method: string | null;
   expires_at: Timestamp;
   consumed_at: Timestamp | null;
+  /** OpenID Connect: the request's nonce and the sign-in behind the code (null: not known). */
+  nonce: Generated<string | null>;
+  auth_time: Generated<Date | null>;
+  sid: Generated<string | null>;
+  amr: Generated<string[] | null>;
   created_at: CreatedAt;
 }
 
@@ -66,6 +75,10 @@ export interface GrantsTable {
   scope: string;
   code_digest: string | null;
   revoked_at: Timestamp | null;
+  /** The sign-in behind the grant, repeated in each refreshed ID token (null: not known). */
+  auth_time: Generated<Date | null>;
+  sid: Generated<string | null>;
+  amr: Generated<string[] | null>;
   created_at: CreatedAt;
 }
 
@@ -113,6 +126,11 @@ export interface SessionsTable {
   csrf_secret: string;
   created_at: CreatedAt;
   expires_at: Timestamp;
+  /** When and how the user authenticated (OIDC `auth_time`, `amr`). */
+  auth_time: Generated<Date>;
+  amr: Generated<string[]>;
+  /** The session's public id (OIDC `sid`): random, unrelated to the cookie. */
+  sid: Generated<string>;
 }
 
 export interface LoginAttemptsTable {

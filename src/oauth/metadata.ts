@@ -1,8 +1,8 @@
 import type { Config } from '../config.js';
 import { SUPPORTED_GRANT_TYPES } from './grants/index.js';
+import { OIDC_SCOPES } from './scopes.js';
 
-/** Scopes OpenID Connect defines, offered beside LATCH_SCOPES. */
-export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+export { OIDC_SCOPES };
 
 /**
  * The facts both discovery documents state (RFC 8414 and OpenID Connect

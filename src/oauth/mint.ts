@@ -5,6 +5,8 @@ import { addSeconds, epochSeconds } from '../clock.js';
 import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
 import type { Executor } from '../store/executor.js';
 import { issueAccessToken, openGrant, type PairToStore, type Written } from '../store/issuing.js';
+import { signIdToken, wantsIdToken, type IdTokenSigner } from '../oidc/id-token.js';
+import { parseScope } from './scopes.js';
 
 /** RFC 6749 §5.1, with `created_at` (seconds since the epoch) for clients that expect it. */
 export interface TokenResponse {
@@ -14,6 +16,8 @@ export interface TokenResponse {
   refresh_token?: string;
   scope: string;
   created_at: number;
+  /** OpenID Connect: when the scope includes `openid` and a user signed in. */
+  id_token?: string;
 }
 
 export function accessTokenTtl(config: Config, client: Pick<Client, 'access_token_ttl'>): number {
@@ -25,9 +29,11 @@ export function refreshTokenTtl(config: Config, client: Pick<Client, 'refresh_to
 }
 
 export interface PairRequest {
-  client: Pick<Client, 'id' | 'access_token_ttl' | 'refresh_token_ttl'>;
+  client: Pick<Client, 'id' | 'client_id' | 'id_token_alg' | 'access_token_ttl' | 'refresh_token_ttl'>;
   now: Date;
   withRefresh: boolean;
+  /** Signs the ID token of an `openid` grant; without one (the implicit grant) there is none. */
+  signer?: IdTokenSigner;
 }
 
 export type Issuance<S> = { issued: true; tokens: TokenResponse } | { issued: false; state: S };
@@ -36,8 +42,8 @@ export type Issuance<S> = { issued: true; tokens: TokenResponse } | { issued: fa
  * The one place tokens are issued: mints the secrets in memory, lets `write`
  * store their digests in the one statement whose step earns them, and shapes
  * the response when it did. When the step did not apply, returns the state the
- * statement found for the grant to judge. (An id_token, when there is one, is
- * added to the response here.)
+ * statement found for the grant to judge. An `openid` grant with a user gets
+ * its ID token here, signed once, from what the same statement read.
  */
 export async function issuePair<S>(
   config: Config,
@@ -61,6 +67,19 @@ export async function issuePair<S>(
     created_at: epochSeconds(now),
   };
   if (refreshToken) tokens.refresh_token = refreshToken;
+  const scopes = parseScope(written.scope);
+  if (request.signer && written.user && wantsIdToken(scopes)) {
+    tokens.id_token = await signIdToken(request.signer, {
+      issuer: config.issuer,
+      clientId: client.client_id,
+      alg: client.id_token_alg,
+      ttl: config.idTokenTtl,
+      now,
+      scopes,
+      accessToken,
+      user: written.user,
+    });
+  }
   return { issued: true, tokens };
 }
 
@@ -87,12 +106,19 @@ export async function mintAccessToken(db: Executor, config: Config, input: MintI
   );
 }
 
-/** Opens a new grant family and issues its first pair. */
-export async function mintForNewGrant(db: Executor, config: Config, input: MintInput & { withRefresh: boolean }): Promise<TokenResponse> {
-  const { client, now } = input;
+/**
+ * Opens a new grant family and issues its first pair. `signIn`: the user
+ * authenticated in this request, how (an ID token states it as auth_time and amr).
+ */
+export async function mintForNewGrant(
+  db: Executor,
+  config: Config,
+  input: MintInput & { withRefresh: boolean; signer?: IdTokenSigner; signIn?: { amr: string[] } },
+): Promise<TokenResponse> {
+  const { client, now, signIn } = input;
   return tokensOf(
-    await issuePair(config, { client, now, withRefresh: input.withRefresh }, (pair) =>
-      openGrant(db, { now, clientUuid: client.id, grantId: randomUUID(), userId: input.userId, scope: input.scope, pair }),
+    await issuePair(config, { client, now, withRefresh: input.withRefresh, signer: input.signer }, (pair) =>
+      openGrant(db, { now, clientUuid: client.id, grantId: randomUUID(), userId: input.userId, scope: input.scope, pair, signIn }),
     ),
   );
 }

@@ -22,7 +22,7 @@ export const tokenRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/oauth/token', async (request, reply) => {
     const params = readParams(request.body);
-    const ctx: GrantContext = { db, clock, config, ip: request.ip, events };
+    const ctx: GrantContext = { db, clock, config, ip: request.ip, events, signer: app.signingKeys };
     const { grantType, tokens } = await exchange(ctx, params, request.headers.authorization);
     metrics.tokensIssued.inc({ grant: grantType });
     return noStore(reply).send(tokens);

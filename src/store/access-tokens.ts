@@ -13,11 +13,12 @@ export type AccessTokenView = Pick<
   client_status: ClientStatus;
   username: User['username'] | null;
   email: User['email'];
+  email_verified: User['email_verified'] | null;
 };
 
 const FIND_ACCESS_TOKEN = `
   select t.token_digest, t.grant_id, t.client_id as client_uuid, c.client_id, c.status as client_status,
-         t.user_id, u.username, u.email, t.scope, t.kind, t.expires_at, t.revoked_at, t.created_at
+         t.user_id, u.username, u.email, u.email_verified, t.scope, t.kind, t.expires_at, t.revoked_at, t.created_at
   from access_tokens t
   join clients c on c.id = t.client_id
   left join users u on u.id = t.user_id

@@ -1,12 +1,35 @@
 import type { Executor } from './executor.js';
 import type { AuthorizationCode } from '../db/schema.js';
-import { pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
+import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
+
+/** OpenID Connect facts a code carries to its grant (and ID token); each optional, absent: not known. */
+export interface CodeSignIn {
+  /** The authorization request's nonce, stated in the ID token of this code's exchange only. */
+  nonce?: string | null;
+  /** When, how and in which session (its public `sid`) the user authenticated. */
+  authTime?: Date | null;
+  sid?: string | null;
+  amr?: string[] | null;
+}
+
+type SignInColumns = 'nonce' | 'auth_time' | 'sid' | 'amr';
 
 export async function insertCode(
   db: Executor,
-  code: Omit<AuthorizationCode, 'consumed_at' | 'created_at'> & { created_at: Date },
+  code: Omit<AuthorizationCode, 'consumed_at' | 'created_at' | SignInColumns> & { created_at: Date },
+  signIn: CodeSignIn = {},
 ): Promise<void> {
-  await db.insertInto('authorization_codes').values({ ...code, consumed_at: null }).execute();
+  await db
+    .insertInto('authorization_codes')
+    .values({
+      ...code,
+      consumed_at: null,
+      nonce: signIn.nonce ?? null,
+      auth_time: signIn.authTime ?? null,
+      sid: signIn.sid ?? null,
+      amr: signIn.amr ?? null,
+    })
+    .execute();
 }
 
 /** What a code exchange found: the code as it stood once locked. */
@@ -35,19 +58,21 @@ const REDEEM_CODE = `
     where a.code_digest = $7 and c.consumed_at is null and c.client_id = $2 and c.expires_at > $1
       and (c.redirect_uri is not distinct from $9::text or (c.redirect_uri is null and $10::boolean))
       and c.code_challenge is not distinct from $11::text and ($11::text is not null or $12::boolean)
-    returning a.user_id, a.scope
+    returning a.user_id, a.scope, a.nonce, a.auth_time, a.sid, a.amr
   ), source as (
-    insert into grants (id, client_id, user_id, scope, code_digest, created_at)
-    select $8, $2, user_id, scope, $7, $1 from used
-    returning id as grant_id, user_id, scope
+    insert into grants (id, client_id, user_id, scope, code_digest, created_at, auth_time, sid, amr)
+    select $8, $2, user_id, scope, $7, $1, auth_time, sid, amr from used
+    returning id as grant_id, user_id, scope, auth_time, sid, amr
   ),
   ${WRITE_PAIR}
-  select code.*, (select scope from source) as issued_scope from code`;
+  select code.*, ${issuedColumns('(select nonce from used)')}
+  from code left join source s on true ${ISSUED_USER_JOIN}`;
 
 /**
  * The code exchange, in one statement: locks the code, spends it when it is
  * unused, this client's, unexpired and bound to `binding`, and opens its family
- * with the first pair. Otherwise writes nothing and returns the code's state
+ * with the first pair, carrying the code's sign-in to the grant and reading the
+ * user for the ID token (no second statement). Otherwise writes nothing and returns the code's state
  * (undefined: no such code). Of concurrent exchanges of one code exactly one
  * spends it; the others see it spent.
  */

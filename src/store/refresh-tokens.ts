@@ -1,7 +1,7 @@
 import type { ClientStatus, RefreshToken } from '../db/schema.js';
 import type { Executor } from './executor.js';
 import { revokeAccessToken } from './access-tokens.js';
-import { pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
+import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
 
 export interface RefreshTokenView extends RefreshToken {
   public_client_id: string;
@@ -28,24 +28,24 @@ const ROTATE = `
     for update
   ), source as (
     update refresh_tokens r set rotated_at = $1, replaced_by = $5
-    from cur
+    from cur join grants g on g.id = cur.grant_id
     where r.token_digest = cur.token_digest and cur.client_id = $2
       and cur.rotated_at is null and cur.revoked_at is null and (cur.expires_at is null or cur.expires_at > $1)
-    returning r.grant_id, r.user_id, coalesce($8::text, r.scope) as scope, r.access_token_digest
+    returning r.grant_id, r.user_id, coalesce($8::text, r.scope) as scope, r.access_token_digest, g.auth_time, g.sid, g.amr
   ), old_access as (
     update access_tokens set revoked_at = $1
     where token_digest = (select access_token_digest from source) and revoked_at is null
   ),
   ${WRITE_PAIR}
-  select cur.client_id, cur.grant_id, cur.scope, cur.expires_at, cur.rotated_at, cur.revoked_at, cur.replaced_by,
-         (select scope from source) as issued_scope
-  from cur`;
+  select cur.client_id, cur.grant_id, cur.scope, cur.expires_at, cur.rotated_at, cur.revoked_at, cur.replaced_by, ${issuedColumns()}
+  from cur left join source s on true ${ISSUED_USER_JOIN}`;
 
 /**
  * Refresh rotation, in one statement: locks the token and, when it is this
  * client's, unrotated, unrevoked and unexpired (what isLive calls live), retires
  * it, ends its access token and stores the new pair in the same family with
- * `scope` (null: the same scope), linked from the old. Otherwise writes nothing
+ * `scope` (null: the same scope), linked from the old, reading the grant's
+ * sign-in and user for the ID token. Otherwise writes nothing
  * and returns the token's state (undefined: no such token). Of concurrent
  * rotations of one token exactly one retires it; the others see it retired.
  */
@@ -78,12 +78,13 @@ const ROTATE_AGAIN = `
     update access_tokens set revoked_at = $1
     where token_digest = (select access_token_digest from retired) and revoked_at is null
   ), source as (
-    update refresh_tokens r set replaced_by = $5 from prior
+    update refresh_tokens r set replaced_by = $5 from prior join grants g on g.id = prior.grant_id
     where r.token_digest = prior.token_digest and exists (select 1 from retired)
-    returning prior.grant_id, prior.user_id, coalesce($9::text, prior.scope) as scope
+    returning prior.grant_id, prior.user_id, coalesce($9::text, prior.scope) as scope, g.auth_time, g.sid, g.amr
   ),
   ${WRITE_PAIR}
-  select not coalesce((select current from prior), false) as moved_on, (select scope from source) as issued_scope`;
+  select not coalesce((select current from prior), false) as moved_on, ${issuedColumns()}
+  from (select 1) one left join source s on true ${ISSUED_USER_JOIN}`;
 
 /**
  * A retry of a rotation whose answer was lost (the reuse grace), in one

@@ -1,17 +1,27 @@
+import { randomBytes } from 'node:crypto';
 import type { Executor } from './executor.js';
 
+/**
+ * A new session. It authenticated when it was created (`auth_time`), by
+ * `amr` (default: a password), and gets a random public id (`sid`) that ID
+ * tokens may carry: unrelated to the cookie, it cannot be turned into one.
+ */
 export async function insertSession(
   db: Executor,
-  session: { id_digest: string; user_id: string; csrf_secret: string; created_at: Date; expires_at: Date },
+  session: { id_digest: string; user_id: string; csrf_secret: string; created_at: Date; expires_at: Date; amr?: string[] },
 ): Promise<void> {
-  await db.insertInto('sessions').values(session).execute();
+  const { amr, ...row } = session;
+  await db
+    .insertInto('sessions')
+    .values({ ...row, auth_time: row.created_at, amr: amr ?? ['pwd'], sid: randomBytes(16).toString('base64url') })
+    .execute();
 }
 
 export function findLiveSession(db: Executor, idDigest: string, now: Date) {
   return db
     .selectFrom('sessions as s')
     .innerJoin('users as u', 'u.id', 's.user_id')
-    .select(['s.id_digest', 's.user_id', 's.csrf_secret', 's.expires_at', 'u.username', 'u.email', 'u.is_admin'])
+    .select(['s.id_digest', 's.user_id', 's.csrf_secret', 's.expires_at', 's.sid', 's.auth_time', 's.amr', 'u.username', 'u.email', 'u.is_admin'])
     .where('s.id_digest', '=', idDigest)
     .where('s.expires_at', '>', now)
     .executeTakeFirst();

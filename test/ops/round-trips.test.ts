@@ -91,6 +91,44 @@ describe('database statements per request, with the client cached', () => {
     expect(await statementsFor(() => post('/oauth/token', body))).toBe(1);
   });
 
+  it('authorization_code and refresh_token of an openid grant (ID token signed, its user read in the same statement): one each', async () => {
+    // Keys are read once per instance (then refreshed in the background), never per request.
+    await app.signingKeys.jwks();
+    const code = newSecret(PREFIX.code);
+    const verifier = 'o'.repeat(60);
+    await insertCode(
+      t.db,
+      {
+        code_digest: digest(code),
+        client_id: client.id,
+        user_id: user.id,
+        redirect_uri: 'https://app.example/callback',
+        scope: 'openid profile email',
+        code_challenge: s256(verifier),
+        code_challenge_method: 'S256',
+        expires_at: addSeconds(t.clock.now(), 60),
+        created_at: t.clock.now(),
+      },
+      { nonce: 'n', authTime: t.clock.now(), sid: 's', amr: ['pwd'] },
+    );
+    let body: Record<string, string> = {};
+    const exchangeAndKeep = async () => {
+      const r = await post('/oauth/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'https://app.example/callback' });
+      body = r.json();
+      return r;
+    };
+    expect(await statementsFor(exchangeAndKeep)).toBe(1);
+    expect(body.id_token).toBeTypeOf('string');
+    let refreshed: Record<string, string> = {};
+    const refreshAndKeep = async () => {
+      const r = await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: body.refresh_token! });
+      refreshed = r.json();
+      return r;
+    };
+    expect(await statementsFor(refreshAndKeep)).toBe(1);
+    expect(refreshed.id_token).toBeTypeOf('string');
+  });
+
   it('introspection and userinfo: one', async () => {
     const tokens = (await post('/oauth/token', { grant_type: 'password', username: user.username, password: user.password })).json();
     expect(await statementsFor(() => post('/oauth/introspect', { token: tokens.access_token }))).toBe(1);

@@ -72,7 +72,7 @@ export const authorizationCodeGrant: GrantHandler = async (ctx, params, { client
   const binding = codeBinding(client, params.redirect_uri, verifier);
   const withRefresh = client.grant_types.includes('refresh_token');
 
-  const result = await issuePair(ctx.config, { client, now, withRefresh }, (pair) =>
+  const result = await issuePair(ctx.config, { client, now, withRefresh, signer: ctx.signer }, (pair) =>
     redeemCode(ctx.db, { now, clientUuid: client.id, codeDigest, grantId: randomUUID(), binding, pair }),
   );
   if (result.issued) return result.tokens;

@@ -8,6 +8,6 @@ import type { GrantHandler } from './types.js';
 export const clientCredentialsGrant: GrantHandler = async (ctx, params, { client, method }) => {
   if (method === 'none') throw new OAuthError('unauthorized_client', 'Only confidential clients may use client_credentials');
   assertGrantAllowed(client, 'client_credentials');
-  const scope = resolveScope(ctx.config, client, params.scope);
+  const scope = resolveScope(ctx.config, client, params.scope, undefined, 'app');
   return mintAccessToken(ctx.db, ctx.config, { client, userId: null, scope, now: ctx.clock.now() });
 };

@@ -24,5 +24,7 @@ export const passwordGrant: GrantHandler = async (ctx, params, { client }) => {
     scope,
     now: ctx.clock.now(),
     withRefresh: client.grant_types.includes('refresh_token'),
+    signer: ctx.signer,
+    signIn: { amr: ['pwd'] },
   });
 };

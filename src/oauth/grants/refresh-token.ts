@@ -59,7 +59,7 @@ export const refreshTokenGrant: GrantHandler = async (ctx, params, { client }) =
   const tokenDigest = digest(required(params, 'refresh_token'));
   const now = ctx.clock.now();
   const request = { client, now, graceSeconds: ctx.config.refreshReuseGrace };
-  const rotation = { client, now, withRefresh: true };
+  const rotation = { client, now, withRefresh: true, signer: ctx.signer };
 
   // Narrowing is judged against the scope granted, before the token is spent:
   // a second statement, for this rare request only.

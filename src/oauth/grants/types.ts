@@ -5,6 +5,7 @@ import type { Database } from '../../db/schema.js';
 import type { AuthenticatedClient } from '../client-auth.js';
 import type { TokenResponse } from '../mint.js';
 import type { Params } from '../params.js';
+import type { IdTokenSigner } from '../../oidc/id-token.js';
 
 export interface GrantContext {
   db: Kysely<Database>;
@@ -12,6 +13,8 @@ export interface GrantContext {
   clock: Clock;
   /** The caller's address, for sign-in throttling. */
   ip: string;
+  /** Signs ID tokens (the instance's cached signing keys). */
+  signer: IdTokenSigner;
   /** Observers (metrics); grants report what happened and never depend on them. */
   events?: GrantEvents;
 }
