@@ -4,6 +4,7 @@ import * as m0002 from './0002_clients.js';
 import * as m0007 from './0007_mail_outbox.js';
 import * as m0008 from './0008_audit_events.js';
 import * as m0004 from './0004_signing_keys.js';
+import * as m0011 from './0011_totp.js';
 
 /** Every migration, by name; names sort in the order they run. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '0007_mail_outbox': m0007,
   '0008_audit_events': m0008,
   '0004_signing_keys': m0004,
+  '0011_totp': m0011,
 };

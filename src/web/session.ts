@@ -26,7 +26,7 @@ declare module 'fastify' {
   }
 }
 
-function cookieOptions(request: FastifyRequest, maxAge: number) {
+export function cookieOptions(request: FastifyRequest, maxAge: number) {
   return {
     path: '/',
     httpOnly: true,
