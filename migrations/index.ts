@@ -10,8 +10,8 @@ import * as m0011 from './0011_totp.js';
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_clients': m0002,
+  '0004_signing_keys': m0004,
   '0007_mail_outbox': m0007,
   '0008_audit_events': m0008,
-  '0004_signing_keys': m0004,
   '0011_totp': m0011,
 };
