@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { generateSecret, generateURI, verify } from 'otplib';
 import QRCode from 'qrcode';
 import type { Clock } from '../clock.js';
-import type { Sealer } from '../crypto/sealed.js';
+import { SealedValueError, type Sealer } from '../crypto/sealed.js';
 import { digest } from '../crypto/secrets.js';
 import type { Executor } from '../store/executor.js';
 import {
@@ -84,7 +84,19 @@ export async function totpState(deps: TotpDeps, user: { id: string; username: st
   const row = await findTotp(deps.db, user.id);
   if (!row) return { state: 'off' };
   if (row.confirmed_at) return { state: 'on', since: row.confirmed_at };
-  return { state: 'pending', enrolment: await describeEnrolment(deps, user.username, deps.sealer.open(row.secret_sealed, user.id)) };
+  const secret = openSecret(deps, row.secret_sealed, user.id);
+  // A pending secret sealed under an earlier LATCH_KEY_SECRET is as good as none: starting again replaces it.
+  return secret ? { state: 'pending', enrolment: await describeEnrolment(deps, user.username, secret) } : { state: 'off' };
+}
+
+/** The secret, or null when it no longer opens (LATCH_KEY_SECRET changed): then only recovery codes work. */
+function openSecret(deps: TotpDeps, sealed: string, userId: string): string | null {
+  try {
+    return deps.sealer.open(sealed, userId);
+  } catch (err) {
+    if (err instanceof SealedValueError) return null;
+    throw err;
+  }
 }
 
 /**
@@ -95,7 +107,8 @@ export async function acceptTotpCode(deps: TotpDeps, userId: string, code: strin
   const row = await findTotp(deps.db, userId);
   if (!row || (row.confirmed_at === null) !== pending) return false;
   const now = deps.clock.now();
-  const step = await matchingStep(deps.sealer.open(row.secret_sealed, userId), code, now, Number(row.last_step));
+  const secret = openSecret(deps, row.secret_sealed, userId);
+  const step = secret === null ? null : await matchingStep(secret, code, now, Number(row.last_step));
   if (step === null) return false;
   return acceptTotpStep(deps.db, userId, step, pending ? { confirmAt: now } : {});
 }

@@ -257,6 +257,18 @@ describe('sign-in with two-step on', () => {
     expect(forged.headers.location).toBe('/login');
   });
 
+  it('a secret sealed under another LATCH_KEY_SECRET refuses codes (no 5xx); recovery codes still work', async () => {
+    const user = await makeUser(t);
+    const { secret, recoveryCodes } = await enrol(ctx, user.id);
+    secrets.push(secret, ...recoveryCodes);
+    const resealed = sealer('some-other-key-secret-0123456789abcdef', 'totp-secret').seal(secret, user.id);
+    await t.db.updateTable('user_totp').set({ secret_sealed: resealed }).where('user_id', '=', user.id).execute();
+    t.clock.advance(60);
+    const step = await passwordStep(ctx, user);
+    expect((await secondStep(ctx, step, appCode(secret, t.clock))).statusCode).toBe(401);
+    expect((await secondStep(ctx, step, recoveryCodes[0]!)).statusCode).toBe(303);
+  });
+
   it('the password grant is refused for an account with two-step on, by the shared sign-in', async () => {
     const user = await makeUser(t);
     const client = await makeClient(t);
