@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { addSeconds } from '../clock.js';
 import { digest } from '../crypto/secrets.js';
 import { forgiveAttempt } from '../store/login-attempts.js';
-import { countUnusedRecoveryCodes, deletePendingSignin, findPendingSignin, insertPendingSignin } from '../store/totp.js';
+import { countUnusedRecoveryCodes, findPendingSignin, insertPendingSignin, takePendingSignin } from '../store/totp.js';
 import { auditSignIn, type SignInAudit } from './sign-in.js';
 import { admitSecondStep } from './throttle.js';
 import { acceptTotpCode, parseCode, redeemRecoveryCode, type TotpDeps } from './totp.js';
@@ -53,7 +53,8 @@ export async function completeSecondStep(deps: TotpDeps, id: string, input: stri
     await auditSignIn(deps.db, deps.clock, attempt, user, { reason: 'wrong_code', step: 'second_factor', method: entered.kind }, 'failure');
     return { ok: false, reason: 'wrong', message: 'That code is not right, or was used already.' };
   }
-  await deletePendingSignin(deps.db, pending.id_digest, deps.clock.now());
+  // Taking the half-done sign-in is the last check: of two good codes sent at once, one signs in.
+  if (!(await takePendingSignin(deps.db, pending.id_digest, deps.clock.now()))) return { ok: false, reason: 'expired' };
   await forgiveAttempt(deps.db, deps.clock.now(), { clear: [keys.pending], uncount: [keys.account] });
   const details: Record<string, unknown> = { second_factor: entered.kind };
   if (entered.kind === 'recovery') details.backups_left = await countUnusedRecoveryCodes(deps.db, user.id);

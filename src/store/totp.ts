@@ -92,7 +92,13 @@ export function findPendingSignin(db: Executor, idDigest: string, now: Date) {
     .executeTakeFirst();
 }
 
-/** Ends a pending sign-in (done, or abandoned); also drops the user's other expired ones. */
-export async function deletePendingSignin(db: Executor, idDigest: string, now: Date): Promise<void> {
-  await sql`delete from pending_signins where id_digest = ${idDigest} or expires_at <= ${now}`.execute(db);
+/**
+ * Ends a pending sign-in, and any expired ones with it. True when this call
+ * ended it while it lasted: of two requests finishing one sign-in, one wins.
+ */
+export async function takePendingSignin(db: Executor, idDigest: string, now: Date): Promise<boolean> {
+  const result = await sql<{ id_digest: string; live: boolean }>`
+    delete from pending_signins where id_digest = ${idDigest} or expires_at <= ${now}
+    returning id_digest, expires_at > ${now} as live`.execute(db);
+  return result.rows.some((r) => r.id_digest === idDigest && r.live);
 }

@@ -218,6 +218,16 @@ describe('sign-in with two-step on', () => {
     expect((await secondStep(ctx, again, recoveryCodes[4]!)).statusCode).toBe(303);
   });
 
+  it('one half-done sign-in gives one session, even to two good codes sent at once', async () => {
+    const user = await makeUser(t);
+    const { secret, recoveryCodes } = await enrol(ctx, user.id);
+    secrets.push(secret, ...recoveryCodes);
+    const step = await passwordStep(ctx, user);
+    const results = await Promise.all([secondStep(ctx, step, recoveryCodes[0]!), secondStep(ctx, step, recoveryCodes[1]!)]);
+    const signedIn = results.filter((r) => [r.headers['set-cookie'] ?? []].flat().some((c) => c.startsWith('latch_session=')));
+    expect(signedIn).toHaveLength(1);
+  });
+
   it('wrong codes are throttled after the allowance (429 with Retry-After), per half-done sign-in and per account', async () => {
     const user = await makeUser(t);
     const { secret } = await enrol(ctx, user.id);
