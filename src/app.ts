@@ -38,6 +38,8 @@ import { BODY_LIMIT } from './web/body-limit.js';
 import { capConnectionsPerAddress, timeoutOptions } from './web/connection-limits.js';
 import { SigningKeys } from './oidc/keys.js';
 import { jwksRoutes } from './routes/jwks.js';
+import { securityRoutes } from './routes/security.js';
+import { sealer, type Sealer } from './crypto/sealed.js';
 
 export interface AppDeps {
   config: Config;
@@ -56,6 +58,8 @@ declare module 'fastify' {
     deps: AppDeps;
     /** This instance's signing keys: cached, refreshed in the background once started. */
     signingKeys: SigningKeys;
+    /** Seals TOTP secrets at rest under the key secret (purpose totp-secret). */
+    totpSealer: Sealer;
   }
   interface FastifyContextConfig {
     /** Errors on this route render the HTML error page instead of JSON. */
@@ -94,6 +98,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   const signingKeys = new SigningKeys({ db: deps.db, clock: deps.clock, config: deps.config, keySecret, log: app.log });
   app.decorate('signingKeys', signingKeys);
   app.addHook('onClose', async () => signingKeys.stop());
+  app.decorate('totpSealer', sealer(keySecret, 'totp-secret'));
 
   // Only form and JSON bodies are accepted (and multipart at the token endpoints, src/routes/token.ts); anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');
@@ -127,6 +132,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(loginRoutes);
   await app.register(homeRoutes);
   await app.register(accountRoutes);
+  await app.register(securityRoutes);
   await app.register(appRoutes);
   await app.register(adminRoutes);
   await app.register(signupRoutes);

@@ -41,6 +41,8 @@ export async function startSession(
   clock: Clock,
   userId: string,
   replacing: string | null,
+  /** How the user proved who they are (RFC 8176 values), for ID tokens' `amr`. */
+  amr: string[] = ['pwd'],
 ): Promise<{ id: string; csrfSecret: string }> {
   if (replacing) await endSession(db, replacing);
   const id = newSecret(PREFIX.session);
@@ -52,6 +54,7 @@ export async function startSession(
     csrf_secret: csrfSecret,
     created_at: now,
     expires_at: addSeconds(now, SESSION_TTL_SECONDS),
+    amr,
   });
   return { id, csrfSecret };
 }

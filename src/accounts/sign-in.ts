@@ -9,6 +9,7 @@ import { passwordChecks } from './hashing-limiter.js';
 import { admitSignIn, forgiveSignIn } from './throttle.js';
 import { recordAudit } from '../audit/record.js';
 import { OAuthError } from '../oauth/errors.js';
+import { hasSecondFactor } from '../store/totp.js';
 
 export interface SignInAttempt {
   username: string;
@@ -17,6 +18,37 @@ export interface SignInAttempt {
   userAgent?: string | null;
   /** The app a password grant signs in to (its client_id); none on the login page. */
   via?: string;
+  /**
+   * Whether the caller can ask for a second factor next (the login page can;
+   * the password grant cannot, so an account with one is refused there).
+   */
+  secondStep?: boolean;
+}
+
+export interface SignInResult {
+  user: User;
+  /** The password was right and the account has a second factor: no session until it is given (second-step.ts). */
+  needsSecondFactor: boolean;
+}
+
+export const SECOND_FACTOR_REQUIRED = 'The password grant is not available for this account (two-step sign-in is on)';
+
+export type SignInAudit = Pick<SignInAttempt, 'username' | 'ip' | 'userAgent' | 'via'>;
+
+/** Records a sign-in's outcome: success only once every factor has passed. */
+export function auditSignIn(db: Executor, clock: Clock, attempt: SignInAudit, user: User | { id: string; username: string } | null, details?: Record<string, unknown>, outcome: 'success' | 'failure' = user ? 'success' : 'failure') {
+  return recordAudit(db, {
+    actor: user && outcome === 'success' ? { kind: 'user', id: user.id, name: user.username } : { kind: 'anonymous' },
+    address: attempt.ip,
+    userAgent: attempt.userAgent ?? null,
+    at: clock.now(),
+    action: outcome === 'success' ? 'signin.success' : 'signin.failure',
+    outcome,
+    user,
+    // The name tried, cut short: the log must not grow by what a guesser types.
+    target: attempt.username.trim().slice(0, 64),
+    details: { ...details, ...(attempt.via ? { via: attempt.via } : {}) },
+  });
 }
 
 /**
@@ -27,33 +59,34 @@ export interface SignInAttempt {
  * the password is checked; both refuse with an OAuthError (429, or 503 when
  * the whole process is saturated) and Retry-After, so a refused guesser learns
  * nothing and costs no hashing.
+ *
+ * An account with a second factor is not signed in by its password alone:
+ * with `secondStep` the caller is told to ask for it (and records the success
+ * once it passes); without, the attempt is refused with invalid_grant.
  */
-export async function verifySignIn(db: Executor, clock: Clock, attempt: SignInAttempt): Promise<User | null> {
-  const audit = (user: User | null, details?: Record<string, unknown>) =>
-    recordAudit(db, {
-      actor: user ? { kind: 'user', id: user.id, name: user.username } : { kind: 'anonymous' },
-      address: attempt.ip,
-      userAgent: attempt.userAgent ?? null,
-      at: clock.now(),
-      action: user ? 'signin.success' : 'signin.failure',
-      outcome: user ? 'success' : 'failure',
-      user,
-      // The name tried, cut short: the log must not grow by what a guesser types.
-      target: attempt.username.trim().slice(0, 64),
-      details: { ...details, ...(attempt.via ? { via: attempt.via } : {}) },
-    });
+export async function verifySignIn(db: Executor, clock: Clock, attempt: SignInAttempt): Promise<SignInResult | null> {
   let user: User | null;
   try {
     user = await checkPassword(db, clock, attempt);
   } catch (err) {
-    if (err instanceof OAuthError) await audit(null, { reason: 'throttled' });
+    if (err instanceof OAuthError) await auditSignIn(db, clock, attempt, null, { reason: 'throttled' });
     throw err;
   }
-  await audit(user);
-  return user;
+  if (!user) {
+    await auditSignIn(db, clock, attempt, null);
+    return null;
+  }
+  if (await hasSecondFactor(db, user.id)) {
+    if (attempt.secondStep) return { user, needsSecondFactor: true };
+    await auditSignIn(db, clock, attempt, user, { reason: 'second_factor_required' }, 'failure');
+    throw new OAuthError('invalid_grant', SECOND_FACTOR_REQUIRED);
+  }
+  await auditSignIn(db, clock, attempt, user);
+  return { user, needsSecondFactor: false };
 }
 
-function checkPassword(db: Executor, clock: Clock, attempt: SignInAttempt): Promise<User | null> {
+/** The password check alone (throttled, counted, no audit): also how a signed-in user proves it is them. */
+export function checkPassword(db: Executor, clock: Clock, attempt: Pick<SignInAttempt, 'username' | 'password' | 'ip'>): Promise<User | null> {
   return passwordChecks.run(countedAddress(attempt.ip), async () => {
     await admitSignIn(db, clock, attempt);
     const user = attempt.username.length <= 256 ? await findUserByUsername(db, attempt.username) : undefined;

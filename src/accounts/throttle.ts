@@ -128,6 +128,27 @@ export async function forgiveSignIn(db: Executor, clock: Clock, attempt: SignInA
   await forgiveAttempt(db, clock.now(), { clear: [keys.accountFromAddress], uncount: [keys.address, keys.account] });
 }
 
+/**
+ * Second-step (TOTP or recovery code) attempts are throttled like passwords,
+ * with their own counters: per half-done sign-in (a fresh password is needed
+ * after a few wrong codes) and per account (whoever knows the password cannot
+ * start sign-in after sign-in to get more guesses at the six digits).
+ */
+export const SECOND_STEP_POLICY = { pendingFreeFailures: 5, accountFreeFailures: 10 } as const;
+
+/** Counts a second-step attempt against both counters, or throws the 429 OAuthError before the code is checked. */
+export async function admitSecondStep(db: Executor, clock: Clock, keys: { pending: string; account: string }): Promise<void> {
+  const P = THROTTLE_POLICY;
+  const now = clock.now();
+  for (const [key, free] of [[keys.pending, SECOND_STEP_POLICY.pendingFreeFailures], [keys.account, SECOND_STEP_POLICY.accountFreeFailures]] as const) {
+    const count = await countAttempt(db, key, { now, windowStart: addSeconds(now, -P.windowSeconds), free, firstBlockSeconds: P.firstBlockSeconds, maxBlockSeconds: P.maxBlockSeconds });
+    if (isRefused(count, free)) {
+      metrics.loginThrottled.inc();
+      refuse(clock, count, 'wrong codes');
+    }
+  }
+}
+
 /** Counts a sign-up attempt from `ip` and lets it through, or throws 429 with Retry-After. */
 export async function admitSignup(db: Executor, clock: Clock, ip: string): Promise<void> {
   const now = clock.now();

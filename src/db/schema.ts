@@ -208,6 +208,31 @@ export interface SigningKeysTable {
   delete_after: Timestamp | null;
 }
 
+export interface UserTotpTable {
+  user_id: string;
+  /** The base32 secret, sealed with LATCH_KEY_SECRET (purpose totp-secret, context the user id); never in clear. */
+  secret_sealed: string;
+  /** Null while enrolment waits for its first code; only a confirmed secret is active. */
+  confirmed_at: Timestamp | null;
+  /** The time step of the last accepted code (bigint, read as a string by pg). */
+  last_step: ColumnType<string | number, number | undefined, number>;
+  created_at: Timestamp;
+}
+
+export interface RecoveryCodesTable {
+  user_id: string;
+  code_digest: string;
+  used_at: Timestamp | null;
+}
+
+export interface PendingSigninsTable {
+  id_digest: string;
+  user_id: string;
+  return_to: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   clients: ClientsTable;
@@ -223,6 +248,9 @@ export interface Database {
   audit_events: AuditEventsTable;
   signing_keys: SigningKeysTable;
   device_codes: DeviceCodesTable;
+  user_totp: UserTotpTable;
+  recovery_codes: RecoveryCodesTable;
+  pending_signins: PendingSigninsTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -3,12 +3,16 @@ import { z } from 'zod';
 import { OAuthError } from '../oauth/errors.js';
 import { verifySignIn } from '../accounts/sign-in.js';
 import { recordAudit } from '../audit/record.js';
+import { beginSecondStep, completeSecondStep, findSecondStep } from '../accounts/second-step.js';
+import { TOTP_DIGITS, type TotpDeps } from '../accounts/totp.js';
+import { clearPendingSignin, readPendingSignin, setPendingSignin } from '../web/pending-signin.js';
 import { auditContext } from '../web/audit-context.js';
 import { renderPage, safeReturnTo } from '../web/pages.js';
 import { checkCsrf, csrfToken } from '../web/csrf.js';
 import { loadSession, signIn, signOut } from '../web/session.js';
 
 const LOGIN_PATH = '/login';
+const TOTP_PATH = '/login/totp';
 const LOGOUT_PATH = '/logout';
 
 const loginForm = z.object({
@@ -16,6 +20,8 @@ const loginForm = z.object({
   password: z.string().max(1024),
   return_to: z.string().optional(),
 });
+
+const totpForm = z.object({ code: z.string().max(64) });
 
 /** One message for every mismatch: which of the two was wrong is for the attacker to find out the slow way. */
 const FAILED = 'The username or password is incorrect.';
@@ -36,10 +42,9 @@ export const loginRoutes: FastifyPluginAsync = async (app) => {
     if (username.trim() === '' || password === '') {
       return showLogin(request, reply, { returnTo, username, error: 'Enter your username and password.' }, 400);
     }
-    let user;
+    let result;
     try {
-      const agent = request.headers['user-agent'];
-      user = await verifySignIn(app.deps.db, app.deps.clock, { username: username.trim(), password, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null });
+      result = await verifySignIn(app.deps.db, app.deps.clock, { username: username.trim(), password, ip: request.ip, userAgent: userAgent(request), secondStep: true });
     } catch (err) {
       if (err instanceof OAuthError && err.code === 'rate_limited') {
         reply.headers(err.headers);
@@ -47,9 +52,57 @@ export const loginRoutes: FastifyPluginAsync = async (app) => {
       }
       throw err;
     }
-    if (!user) return showLogin(request, reply, { returnTo, username, error: FAILED }, 401);
-    await signIn(request, reply, user.id);
+    if (!result) return showLogin(request, reply, { returnTo, username, error: FAILED }, 401);
+    if (result.needsSecondFactor) {
+      setPendingSignin(request, reply, await beginSecondStep(app.deps, result.user.id, returnTo));
+      return reply.redirect(TOTP_PATH, 303);
+    }
+    await signIn(request, reply, result.user.id, ['pwd']);
     return reply.redirect(returnTo, 303);
+  });
+
+  const totpDeps: TotpDeps = { db: app.deps.db, clock: app.deps.clock, sealer: app.totpSealer, siteName: app.deps.config.siteName };
+  /** The half-done sign-in this browser holds, or null (none, expired, tampered). */
+  const pendingOf = async (request: FastifyRequest) => {
+    const id = readPendingSignin(request);
+    const pending = id ? await findSecondStep(totpDeps, id) : undefined;
+    return id && pending ? { id, username: pending.username } : null;
+  };
+  const startAgain = (reply: FastifyReply) => {
+    clearPendingSignin(reply);
+    return reply.redirect(LOGIN_PATH, 303);
+  };
+
+  app.get(TOTP_PATH, { config: { page: true } }, async (request, reply) => {
+    const pending = await pendingOf(request);
+    if (!pending) return startAgain(reply);
+    return showTotp(request, reply, { username: pending.username });
+  });
+
+  app.post(TOTP_PATH, { config: { page: true } }, async (request, reply) => {
+    await checkCsrf(request, TOTP_PATH);
+    const parsed = totpForm.safeParse(request.body);
+    if (!parsed.success) throw new OAuthError('invalid_request', 'The sign-in form is malformed');
+    const pending = await pendingOf(request);
+    if (!pending) return startAgain(reply);
+    let outcome;
+    try {
+      outcome = await completeSecondStep(totpDeps, pending.id, parsed.data.code, { ip: request.ip, userAgent: userAgent(request) });
+    } catch (err) {
+      if (err instanceof OAuthError && err.code === 'rate_limited') {
+        reply.headers(err.headers);
+        return showTotp(request, reply, { username: pending.username, error: err.description }, 429);
+      }
+      throw err;
+    }
+    if (!outcome.ok) {
+      if (outcome.reason === 'expired') return startAgain(reply);
+      return showTotp(request, reply, { username: pending.username, error: outcome.message }, outcome.reason === 'malformed' ? 400 : 401);
+    }
+    clearPendingSignin(reply);
+    // A recovery code is a one-time password too (RFC 8176 `otp`).
+    await signIn(request, reply, outcome.user.id, ['pwd', 'otp']);
+    return reply.redirect(safeReturnTo(outcome.returnTo), 303);
   });
 
   app.post(LOGOUT_PATH, { config: { page: true } }, async (request, reply) => {
@@ -60,6 +113,15 @@ export const loginRoutes: FastifyPluginAsync = async (app) => {
     return reply.redirect('/', 303);
   });
 };
+
+const userAgent = (request: FastifyRequest) => {
+  const agent = request.headers['user-agent'];
+  return typeof agent === 'string' ? agent : null;
+};
+
+async function showTotp(request: FastifyRequest, reply: FastifyReply, data: { username: string; error?: string }, status = 200) {
+  return renderPage(reply, 'totp', { title: 'Two-step sign-in', ...data, digits: TOTP_DIGITS, csrf: await csrfToken(request, reply, TOTP_PATH), action: TOTP_PATH }, status);
+}
 
 async function showLogin(
   request: FastifyRequest,
@@ -75,4 +137,4 @@ async function showLogin(
   );
 }
 
-export { LOGOUT_PATH };
+export { LOGOUT_PATH, TOTP_PATH };

@@ -17,9 +17,12 @@ const TABLES = [
   'grants',
   'login_attempts',
   'mail_outbox',
+  'pending_signins',
+  'recovery_codes',
   'refresh_tokens',
   'sessions',
   'signing_keys',
+  'user_totp',
   'users',
 ];
 

@@ -16,7 +16,8 @@ export const passwordGrant: GrantHandler = async (ctx, params, { client }) => {
   const password = required(params, 'password');
   if (username.length > 200 || password.length > 1024) throw new OAuthError('invalid_request', 'The username or password is too long');
   const scope = resolveScope(ctx.config, client, params.scope);
-  const user = await verifySignIn(ctx.db, ctx.clock, { username, password, ip: ctx.ip, via: client.client_id });
+  // No second step here: an account with a second factor is refused by verifySignIn itself.
+  const user = (await verifySignIn(ctx.db, ctx.clock, { username, password, ip: ctx.ip, via: client.client_id }))?.user;
   if (!user) throw new OAuthError('invalid_grant', 'The username or password is incorrect');
   return mintForNewGrant(ctx.db, ctx.config, {
     client,
