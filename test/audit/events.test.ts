@@ -5,11 +5,12 @@ import { createTestContext, type TestContext } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { byId, validApp } from '../console/helpers.js';
-import { cookiesFrom, field, form } from '../pages/helpers.js';
+import { validApp } from '../console/helpers.js';
 import { clientVersion, removeClient } from '../../src/manage/clients.js';
 import { findClientByClientId } from '../../src/store/clients.js';
 import { captureAuditLog, eventsOf, lastEvent } from './helpers.js';
+import { cookiesFrom, form } from '../helpers/forms.js';
+import { byId, field } from '../helpers/html.js';
 
 /** Each event the app records today: the row has the right actor, action, target, outcome and address. */
 let t: TestContext;

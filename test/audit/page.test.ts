@@ -3,9 +3,9 @@ import { sql } from 'kysely';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { byId, get } from '../console/helpers.js';
-import { decodeEntities } from '../pages/helpers.js';
 import { insertMany } from './helpers.js';
+import { pageGet } from '../helpers/forms.js';
+import { byId, decodeEntities } from '../helpers/html.js';
 
 let t: TestContext;
 let asAdmin: SignedIn;
@@ -31,7 +31,7 @@ const nextOf = (html: string) => {
   const m = /<a href="([^"]*)" id="audit-next"/.exec(html);
   return m ? decodeEntities(m[1]!) : null;
 };
-const audit = (query: string, who: SignedIn | null = asAdmin) => get(t, who, `/admin/audit${query}`);
+const audit = (query: string, who: SignedIn | null = asAdmin) => pageGet(t, who, `/admin/audit${query}`);
 
 /** Follows the next links from `start`, calling `between` before each next page; every id seen, in order. */
 async function pageThrough(start: string, between: (next: string, shown: string[]) => Promise<void>) {
@@ -39,7 +39,7 @@ async function pageThrough(start: string, between: (next: string, shown: string[
   let url: string | null = start;
   let pages = 0;
   while (url) {
-    const r = await get(t, asAdmin, url);
+    const r = await pageGet(t, asAdmin, url);
     expect(r.statusCode).toBe(200);
     seen.push(...idsOf(r.body));
     pages++;
@@ -62,7 +62,7 @@ describe('who may see it', () => {
   });
 
   it('the app approval page links to it', async () => {
-    const r = await get(t, asAdmin, '/admin/apps');
+    const r = await pageGet(t, asAdmin, '/admin/apps');
     expect(r.body).toContain('<a href="/admin/audit" id="audit-link">');
   });
 });

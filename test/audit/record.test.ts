@@ -8,8 +8,9 @@ import { loggerOptions } from '../../src/logger.js';
 import { inTransaction } from '../../src/store/transaction.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
-import { cookiesFrom, field, form } from '../pages/helpers.js';
 import { lastEvent } from './helpers.js';
+import { cookiesFrom, form } from '../helpers/forms.js';
+import { field } from '../helpers/html.js';
 
 describe('scrubDetails', () => {
   it('drops keys named like secrets and values that look like one, at any depth', () => {

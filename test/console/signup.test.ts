@@ -3,8 +3,8 @@ import { SIGNUP_POLICY } from '../../src/accounts/throttle.js';
 import { CSRF_COOKIE, SESSION_COOKIE } from '../../src/web/session.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
-import { cookiesFrom, field } from '../pages/helpers.js';
-import { byId, encode } from './helpers.js';
+import { cookiesFrom, encode } from '../helpers/forms.js';
+import { byId, field } from '../helpers/html.js';
 
 /** LATCH_SIGNUP=open: anyone may create an account. */
 let t: TestContext;

@@ -5,7 +5,8 @@ import { saveConsent } from '../../src/store/consents.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs } from '../helpers/session.js';
-import { authorizeUrl, form } from './helpers.js';
+import { authorizeUrl } from './helpers.js';
+import { form } from '../helpers/forms.js';
 
 describe('GET /account/apps and the home page', () => {
   let t: TestContext;

@@ -5,7 +5,10 @@ import { OOB_URI } from '../../src/manage/redirect-uris.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { authorizeUrl, field, form, pkce } from './helpers.js';
+import { authorizeUrl } from './helpers.js';
+import { form } from '../helpers/forms.js';
+import { field } from '../helpers/html.js';
+import { pkce } from '../helpers/pkce.js';
 
 const CALLBACK = 'https://app.example/callback';
 const ISSUER = 'http://127.0.0.1:3000';

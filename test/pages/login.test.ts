@@ -6,7 +6,8 @@ import { safeReturnTo } from '../../src/web/pages.js';
 import { createTestContext, testConfig, type TestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs } from '../helpers/session.js';
-import { cookiesFrom, field, form } from './helpers.js';
+import { cookiesFrom, form } from '../helpers/forms.js';
+import { field } from '../helpers/html.js';
 
 describe('login, logout and the sign-in throttle', () => {
   let t: TestContext;

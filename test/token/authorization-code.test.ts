@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
-import { issueCode, newVerifier } from '../helpers/codes.js';
-import { asAuth, post } from '../helpers/token.js';
+import { issueCode } from '../helpers/codes.js';
 import { digest } from '../../src/crypto/secrets.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
+import { newVerifier } from '../helpers/pkce.js';
 
 let t: TestContext;
 let user: Awaited<ReturnType<typeof makeUser>>;
@@ -18,7 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const exchange = (params: Record<string, string>, client = app) => post(t.app, '/oauth/token', { grant_type: 'authorization_code', ...params }, asAuth(client));
+const exchange = (params: Record<string, string>, client = app) => clientPost(t.app, '/oauth/token', { grant_type: 'authorization_code', ...params }, asAuth(client));
 
 describe('authorization_code grant', () => {
   it('exchanges a code for a token pair with the client\'s lifetime, created_at and no-store headers', async () => {
@@ -77,7 +78,7 @@ describe('authorization_code grant', () => {
     expect(second.json().error).toBe('invalid_grant');
     const after = await t.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${first.access_token}` } });
     expect(after.statusCode).toBe(401);
-    const refresh = await post(t.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: first.refresh_token }, asAuth(app));
+    const refresh = await clientPost(t.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: first.refresh_token }, asAuth(app));
     expect(refresh.json().error).toBe('invalid_grant');
   });
 

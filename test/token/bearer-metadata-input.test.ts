@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
-import { asAuth, post } from '../helpers/token.js';
 import { requireBearer } from '../../src/web/bearer.js';
 import { buildApp } from '../../src/app.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
 let t: TestContext;
 let user: Awaited<ReturnType<typeof makeUser>>;
@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const login = async (scope = 'read') =>
-  (await post(t.app, '/oauth/token', { grant_type: 'password', username: user.username, password: user.password, scope }, asAuth(app))).json();
+  (await clientPost(t.app, '/oauth/token', { grant_type: 'password', username: user.username, password: user.password, scope }, asAuth(app))).json();
 
 describe('bearer validation (RFC 6750)', () => {
   it('answers a request with no token 401 and a bare Bearer challenge', async () => {
@@ -115,7 +115,7 @@ describe('malformed input at the token endpoint', () => {
 describe('storage', () => {
   it('keeps no raw token, code or secret in any table', async () => {
     const tokens = await login('read write');
-    const cc = (await post(t.app, '/oauth/token', { grant_type: 'client_credentials' }, asAuth(app))).json();
+    const cc = (await clientPost(t.app, '/oauth/token', { grant_type: 'client_credentials' }, asAuth(app))).json();
     const dump = JSON.stringify(
       await Promise.all(
         ['access_tokens', 'refresh_tokens', 'clients', 'grants', 'authorization_codes'].map((table) => sql`select * from ${sql.table(table)}`.execute(t.db)),

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
-import { asAuth, post } from '../helpers/token.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
 let t: TestContext;
 let accessToken: string;
@@ -10,7 +10,7 @@ beforeAll(async () => {
   t = await createTestContext();
   const user = await makeUser(t);
   const app = await makeClient(t, { grantTypes: ['password'] });
-  accessToken = (await post(t.app, '/oauth/token', { grant_type: 'password', username: user.username, password: user.password }, asAuth(app))).json().access_token;
+  accessToken = (await clientPost(t.app, '/oauth/token', { grant_type: 'password', username: user.username, password: user.password }, asAuth(app))).json().access_token;
 });
 afterAll(() => t.close());
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
-import { asAuth, post } from '../helpers/token.js';
 import { digest } from '../../src/crypto/secrets.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
 let t: TestContext;
 let user: Awaited<ReturnType<typeof makeUser>>;
@@ -21,12 +21,12 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 async function login(ctx = t, u = user, c = app, scope = 'read write') {
-  const r = await post(ctx.app, '/oauth/token', { grant_type: 'password', username: u.username, password: u.password, scope }, asAuth(c));
+  const r = await clientPost(ctx.app, '/oauth/token', { grant_type: 'password', username: u.username, password: u.password, scope }, asAuth(c));
   expect(r.statusCode).toBe(200);
   return r.json() as { access_token: string; refresh_token: string; scope: string };
 }
 const refresh = (token: string, extra: Record<string, string> = {}, ctx = t, c = app) =>
-  post(ctx.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: token, ...extra }, asAuth(c));
+  clientPost(ctx.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: token, ...extra }, asAuth(c));
 const me = (token: string, ctx = t) => ctx.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${token}` } });
 
 describe('refresh_token grant', () => {

@@ -7,7 +7,8 @@ import { metrics } from '../../src/metrics.js';
 import { countAttempt, isRefused } from '../../src/store/login-attempts.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
-import { cookiesFrom, field, form } from '../pages/helpers.js';
+import { cookiesFrom, form } from '../helpers/forms.js';
+import { field } from '../helpers/html.js';
 
 /** Concurrent sign-ins, as a burst of real requests through the app. */
 let t: TestContext;
