@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
@@ -13,7 +13,7 @@ import { cookiesFrom, form } from '../helpers/forms.js';
 import { byId, field } from '../helpers/html.js';
 
 /** Each event the app records today: the row has the right actor, action, target, outcome and address. */
-let t: TestContext;
+const t = useTestContext({ LATCH_APP_APPROVAL: 'manual', LATCH_SIGNUP: 'open' });
 let admin: Awaited<ReturnType<typeof makeUser>>;
 let owner: Awaited<ReturnType<typeof makeUser>>;
 let asAdmin: SignedIn;
@@ -24,7 +24,6 @@ const secrets: string[] = [];
 const UA = 'Mozilla/5.0 (audit test) ' + 'x'.repeat(400);
 
 beforeAll(async () => {
-  t = await createTestContext({ LATCH_APP_APPROVAL: 'manual', LATCH_SIGNUP: 'open' });
   log = captureAuditLog();
   admin = await makeUser(t, { username: 'audit-admin', isAdmin: true });
   owner = await makeUser(t, { username: 'audit-owner' });
@@ -32,7 +31,6 @@ beforeAll(async () => {
   asAdmin = await signedInAs(t, admin.id);
   asOwner = await signedInAs(t, owner.id);
 });
-afterAll(() => t.close());
 
 const run = (argv: string[]) => cli(argv, { clock: t.clock, env: { LOG_LEVEL: 'silent', LATCH_APP_APPROVAL: 'manual' }, openDb: async () => ({ ...t.handle, close: async () => {} }) });
 

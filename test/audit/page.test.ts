@@ -1,13 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
 import { insertMany } from './helpers.js';
 import { pageGet } from '../helpers/forms.js';
 import { byId, decodeEntities } from '../helpers/html.js';
 
-let t: TestContext;
+const t = useTestContext();
 let asAdmin: SignedIn;
 let asUser: SignedIn;
 let alice: Awaited<ReturnType<typeof makeUser>>;
@@ -15,7 +15,6 @@ let bob: Awaited<ReturnType<typeof makeUser>>;
 const BULK = 5000;
 
 beforeAll(async () => {
-  t = await createTestContext();
   const admin = await makeUser(t, { username: 'page-admin', isAdmin: true });
   alice = await makeUser(t, { username: 'alice' });
   bob = await makeUser(t, { username: 'bob' });
@@ -24,7 +23,6 @@ beforeAll(async () => {
   // The bulk ends a day before the fixtures' events (at the clock's now), all one statement.
   await insertMany(t, BULK, new Date(t.clock.now().getTime() - 86400_000), [alice.id, bob.id]);
 });
-afterAll(() => t.close());
 
 const idsOf = (html: string) => [...html.matchAll(/class="audit-event" data-id="(\d+)"/g)].map((m) => m[1]!);
 const nextOf = (html: string) => {

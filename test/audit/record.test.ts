@@ -6,7 +6,7 @@ import { AUDIT_ACTIONS, actionsMatching, OPERATOR } from '../../src/audit/events
 import { recordAudit, scrubDetails } from '../../src/audit/record.js';
 import { loggerOptions } from '../../src/logger.js';
 import { inTransaction } from '../../src/store/transaction.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { lastEvent } from './helpers.js';
 import { cookiesFrom, form } from '../helpers/forms.js';
@@ -50,12 +50,11 @@ describe('scrubDetails', () => {
 });
 
 describe('the structured log line', () => {
-  let t: TestContext;
+  const t = useTestContext();
   let app: FastifyInstance;
   const lines: string[] = [];
 
   beforeAll(async () => {
-    t = await createTestContext();
     const stream = new Writable({
       write(chunk, _e, done) {
         lines.push(...String(chunk).split('\n').filter(Boolean));

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/secrets.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
+import { withClock } from '../helpers/clock.js';
 import { basic, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
 import { validApp } from './helpers.js';
@@ -9,7 +10,9 @@ import { pageGet, pagePost } from '../helpers/forms.js';
 import { byId } from '../helpers/html.js';
 
 /** Manual approval: new apps wait for an administrator. */
-let t: TestContext;
+const t = useTestContext({ LATCH_APP_APPROVAL: 'manual' });
+/** Each test starts at TEST_EPOCH on a clock of its own, so moving time here never reaches another test. */
+const clock = withClock(t);
 let owner: Awaited<ReturnType<typeof makeUser>>;
 let user: Awaited<ReturnType<typeof makeUser>>;
 let admin: Awaited<ReturnType<typeof makeUser>>;
@@ -20,7 +23,6 @@ let asAdmin: SignedIn;
 const REDIRECT = 'https://photosync.example/callback';
 
 beforeAll(async () => {
-  t = await createTestContext({ LATCH_APP_APPROVAL: 'manual' });
   owner = await makeUser(t, { username: 'app-owner' });
   user = await makeUser(t, { username: 'end-user' });
   admin = await makeUser(t, { username: 'approver', isAdmin: true });
@@ -28,7 +30,6 @@ beforeAll(async () => {
   asUser = await signedInAs(t, user.id);
   asAdmin = await signedInAs(t, admin.id);
 });
-afterAll(() => t.close());
 
 async function register(name: string) {
   const r = await pagePost(t, asOwner, '/apps', validApp({ name, grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] }));
@@ -163,7 +164,7 @@ describe('manual approval', () => {
     expect(pending).toContain('app-owner');
     expect(pending).toContain('2030-01-01');
 
-    t.clock.advance(60);
+    clock.advance(60);
     const r = await decide(asAdmin, clientId, 'approve');
     expect(r.statusCode).toBe(303);
     expect(r.headers.location).toBe(`/admin/apps#app-${clientId}`);

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
 import { ClientChangedError, decideClient } from '../../src/manage/clients.js';
@@ -9,18 +9,16 @@ import { pageGet, pagePost } from '../helpers/forms.js';
 import { byId } from '../helpers/html.js';
 
 /** Manual approval: a decision applies to the app as the administrator saw it. */
-let t: TestContext;
+const t = useTestContext({ LATCH_APP_APPROVAL: 'manual' });
 let asOwner: SignedIn;
 let asAdmin: SignedIn;
 let adminId: string;
 
 beforeAll(async () => {
-  t = await createTestContext({ LATCH_APP_APPROVAL: 'manual' });
   asOwner = await signedInAs(t, (await makeUser(t, { username: 'version-owner' })).id);
   adminId = (await makeUser(t, { username: 'version-admin', isAdmin: true })).id;
   asAdmin = await signedInAs(t, adminId);
 });
-afterAll(() => t.close());
 
 const ORIGINAL = 'https://reviewed.example/callback';
 const SWAPPED = 'https://attacker.example/callback';

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/secrets.js';
 import { saveConsent } from '../../src/store/consents.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
@@ -10,17 +10,15 @@ import { pageGet, pagePost } from '../helpers/forms.js';
 import { byId } from '../helpers/html.js';
 
 /** What the console does in the browser, bin/latch does on the command line, over the same rows. */
-let t: TestContext;
+const t = useTestContext({ LATCH_APP_APPROVAL: 'manual' });
 let owner: Awaited<ReturnType<typeof makeUser>>;
 let asOwner: SignedIn;
 const run = (argv: string[]) => cli(argv, { clock: t.clock, openDb: async () => ({ ...t.handle, close: async () => {} }) });
 
 beforeAll(async () => {
-  t = await createTestContext({ LATCH_APP_APPROVAL: 'manual' });
   owner = await makeUser(t, { username: 'console-dev' });
   asOwner = await signedInAs(t, owner.id);
 });
-afterAll(() => t.close());
 
 async function register(name: string) {
   const r = await pagePost(t, asOwner, '/apps', validApp({ name }));

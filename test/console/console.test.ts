@@ -1,17 +1,20 @@
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { digest } from '../../src/crypto/secrets.js';
 import { loggerOptions } from '../../src/logger.js';
 import { saveConsent } from '../../src/store/consents.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
+import { withClock } from '../helpers/clock.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
 import { validApp } from './helpers.js';
 import { encode, pageGet, pagePost, type FormValues } from '../helpers/forms.js';
 import { byId } from '../helpers/html.js';
 
-let t: TestContext;
+const t = useTestContext();
+/** Each test starts at TEST_EPOCH on a clock of its own, so moving time here never reaches another test. */
+const clock = withClock(t);
 let owner: Awaited<ReturnType<typeof makeUser>>;
 let other: Awaited<ReturnType<typeof makeUser>>;
 let admin: Awaited<ReturnType<typeof makeUser>>;
@@ -27,13 +30,11 @@ async function signInAgain() {
 }
 
 beforeAll(async () => {
-  t = await createTestContext();
   owner = await makeUser(t, { username: 'dev-owner' });
   other = await makeUser(t, { username: 'dev-other' });
   admin = await makeUser(t, { username: 'the-admin', isAdmin: true });
   await signInAgain();
 });
-afterAll(() => t.close());
 
 /** Registers an app through the console as `who` and returns what the credentials page showed. */
 async function register(who: SignedIn, overrides = {}) {
@@ -428,7 +429,7 @@ describe('test tokens', () => {
     expect(me.json()).toMatchObject({ sub: owner.id, username: 'dev-owner' });
     const stored = await t.db.selectFrom('access_tokens').selectAll().where('token_digest', '=', digest(token)).executeTakeFirstOrThrow();
     expect(stored).toMatchObject({ kind: 'personal', user_id: owner.id, scope: 'read', label: 'my laptop', expires_at: null });
-    t.clock.advance(5 * 365 * 24 * 3600);
+    clock.advance(5 * 365 * 24 * 3600);
     expect((await userinfo(token)).statusCode).toBe(200);
     await signInAgain();
     // Listed on the app page, without the token itself.
@@ -443,7 +444,7 @@ describe('test tokens', () => {
     expect(r.statusCode).toBe(201);
     const token = byId(r.body, 'personal-token')!;
     expect((await userinfo(token)).statusCode).toBe(200);
-    t.clock.advance(3601);
+    clock.advance(3601);
     const expired = await userinfo(token);
     expect(expired.statusCode).toBe(401);
     expect(expired.headers['www-authenticate']).toContain('The access token expired');

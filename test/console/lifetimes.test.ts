@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_LIFETIME_SECONDS } from '../../src/manage/validation.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
@@ -12,19 +12,17 @@ import { byId } from '../helpers/html.js';
 const OVERFLOW = '99999999999999999999';
 const TEN_YEARS = String(10 * 365 * 24 * 3600);
 
-let t: TestContext;
+const t = useTestContext();
 let asOwner: SignedIn;
 let clientId: string;
 const run = (argv: string[]) => cli(argv, { clock: t.clock, openDb: async () => ({ ...t.handle, close: async () => {} }) });
 
 beforeAll(async () => {
-  t = await createTestContext();
   asOwner = await signedInAs(t, (await makeUser(t, { username: 'lifetime-owner' })).id);
   const r = await pagePost(t, asOwner, '/apps', validApp({ name: 'Lifetimes' }));
   expect(r.statusCode).toBe(201);
   clientId = byId(r.body, 'client-id')!;
 });
-afterAll(() => t.close());
 
 describe('lifetimes', () => {
   it('the maximum is 10 years', () => {

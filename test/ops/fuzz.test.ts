@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { BODY_LIMIT } from '../../src/app.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 
 /**
@@ -48,12 +48,11 @@ const known: string[] = ['code', 'token', 'S256', 'plain', 'read', 'read write',
 const value = () => fc.oneof(fc.string({ maxLength: 60 }), fc.string({ unit: 'binary', maxLength: 60 }), hostile, fc.constantFrom(...GRANTS), fc.constantFrom(...known));
 const paramsArb = () => fc.dictionary(fc.constantFrom(...PARAM_NAMES), value(), { maxKeys: 8 });
 
-let t: TestContext;
+const t = useTestContext();
 let goodBasic: string;
 let goodBearer: string;
 
 beforeAll(async () => {
-  t = await createTestContext();
   const client = await makeClient(t);
   const user = await makeUser(t);
   goodBasic = basic(client.client_id, client.secret);
@@ -66,7 +65,6 @@ beforeAll(async () => {
   });
   goodBearer = `Bearer ${r.json().access_token}`;
 });
-afterAll(() => t.close());
 
 const authorization = () =>
   fc.oneof(

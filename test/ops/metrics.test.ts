@@ -1,23 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { buildApp } from '../../src/app.js';
 import { ManualClock } from '../../src/clock.js';
 import { metrics } from '../../src/metrics.js';
-import { createTestContext, testConfig, type TestContext } from '../helpers/app.js';
+import { useTestContext, testConfig } from '../helpers/app.js';
 import { sample } from '../helpers/prometheus.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 
 describe('GET /metrics', () => {
-  let t: TestContext;
+  const t = useTestContext();
   const scrape = async () => {
     const r = await t.app.inject({ method: 'GET', url: '/metrics' });
     expect(r.statusCode).toBe(200);
     return r.body;
   };
-  beforeAll(async () => {
-    t = await createTestContext();
-  });
-  afterAll(() => t.close());
 
   it('answers in the Prometheus text format', async () => {
     const r = await t.app.inject({ method: 'GET', url: '/metrics' });

@@ -7,7 +7,7 @@ import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
 import type { Database } from '../../src/db/schema.js';
 import { s256 } from '../../src/oauth/pkce.js';
 import { insertCode } from '../../src/store/codes.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 
 /**
@@ -15,14 +15,13 @@ import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
  * client is known (its row is cached briefly): that is what keeps latch near the
  * benchmark's limit. A change that adds round trips fails here.
  */
-let t: TestContext;
+const t = useTestContext();
 let app: FastifyInstance;
 let statements = 0;
 let client: Awaited<ReturnType<typeof makeClient>>;
 let user: Awaited<ReturnType<typeof makeUser>>;
 
 beforeAll(async () => {
-  t = await createTestContext();
   client = await makeClient(t);
   user = await makeUser(t);
   const counted: Kysely<Database> = t.db.withPlugin({

@@ -1,18 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { asAuth, clientPost } from '../helpers/forms.js';
 
-let t: TestContext;
+const t = useTestContext();
 let user: Awaited<ReturnType<typeof makeUser>>;
 let first: Awaited<ReturnType<typeof makeClient>>;
 
 beforeAll(async () => {
-  t = await createTestContext();
   user = await makeUser(t, { email: 'u@example.com' });
   first = await makeClient(t, { grantTypes: ['password', 'refresh_token', 'client_credentials'], scopes: ['read', 'write'] });
 });
-afterAll(() => t.close());
 
 const token = (params: Record<string, string>, c: { client_id: string; secret: string | null } = first) => clientPost(t.app, '/oauth/token', params, asAuth(c));
 

@@ -1,24 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestContext } from '../helpers/app.js';
+import { withClock } from '../helpers/clock.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { digest } from '../../src/crypto/secrets.js';
 import { createPersonalToken } from '../../src/manage/personal-tokens.js';
 import { asAuth, clientPost } from '../helpers/forms.js';
 
-let t: TestContext;
+const t = useTestContext();
+/** Each test starts at TEST_EPOCH on a clock of its own, so moving time here never reaches another test. */
+const clock = withClock(t);
 let user: Awaited<ReturnType<typeof makeUser>>;
 let app: Awaited<ReturnType<typeof makeClient>>;
 let other: Awaited<ReturnType<typeof makeClient>>;
 let resourceServer: Awaited<ReturnType<typeof makeClient>>;
 
 beforeAll(async () => {
-  t = await createTestContext();
   user = await makeUser(t);
   app = await makeClient(t, { grantTypes: ['password', 'refresh_token', 'client_credentials'] });
   other = await makeClient(t, { grantTypes: ['password', 'refresh_token'] });
   resourceServer = await makeClient(t, { grantTypes: ['client_credentials'], mayIntrospect: true });
 });
-afterAll(() => t.close());
 
 async function pair(c = app) {
   const r = await clientPost(t.app, '/oauth/token', { grant_type: 'password', username: user.username, password: user.password }, asAuth(c));
@@ -121,7 +122,7 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
     expect((await introspect(revoked.refresh_token)).json()).toEqual({ active: false });
     expect((await introspect('garbage')).json()).toEqual({ active: false });
     const expiring = await pair();
-    t.clock.advance(7200);
+    clock.advance(7200);
     expect((await introspect(expiring.access_token)).json()).toEqual({ active: false });
   });
 
