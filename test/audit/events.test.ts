@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { useTestContext } from '../helpers/app.js';
@@ -11,6 +10,7 @@ import { findClientByClientId } from '../../src/store/clients.js';
 import { captureAuditLog, eventsOf, lastEvent } from './helpers.js';
 import { cookiesFrom, form } from '../helpers/forms.js';
 import { byId, field } from '../helpers/html.js';
+import { pkce } from '../helpers/pkce.js';
 
 /** Each event the app records today: the row has the right actor, action, target, outcome and address. */
 const t = useTestContext({ LATCH_APP_APPROVAL: 'manual', LATCH_SIGNUP: 'open' });
@@ -151,7 +151,7 @@ describe('consents', () => {
     const who = await signedInAs(t, user.id);
     const app = await makeClient(t, { redirectUris: ['https://consent.example/cb'] });
     await sql`update clients set status = 'active' where id = ${app.id}`.execute(t.db);
-    const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
+    const { challenge } = pkce();
     const params = { response_type: 'code', client_id: app.client_id, redirect_uri: 'https://consent.example/cb', scope: 'read', state: 's', code_challenge: challenge, code_challenge_method: 'S256' };
     const allow = await postFrom(who, '/oauth/authorize', { ...params, _csrf: who.csrf('/oauth/authorize'), decision: 'allow' }, '203.0.113.9');
     expect(allow.statusCode).toBe(303);

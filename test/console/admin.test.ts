@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/secrets.js';
 import { useTestContext } from '../helpers/app.js';
@@ -8,6 +7,7 @@ import { signedInAs, type SignedIn } from '../helpers/session.js';
 import { validApp } from './helpers.js';
 import { pageGet, pagePost } from '../helpers/forms.js';
 import { byId } from '../helpers/html.js';
+import { pkce } from '../helpers/pkce.js';
 
 /** Manual approval: new apps wait for an administrator. */
 const t = useTestContext({ LATCH_APP_APPROVAL: 'manual' });
@@ -53,8 +53,7 @@ const decide = async (who: SignedIn, clientId: string, decision: string, reason?
 
 /** The start of an authorization-code flow, as a signed-in end user's browser would send it. */
 function startFlow(clientId: string) {
-  const verifier = randomBytes(32).toString('base64url');
-  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const { challenge } = pkce();
   const q = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, scope: 'read', state: 's1', code_challenge: challenge, code_challenge_method: 'S256' });
   return pageGet(t, asUser, `/oauth/authorize?${q}`);
 }

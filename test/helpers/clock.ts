@@ -28,18 +28,15 @@ export class AppClock implements Clock {
 
 /**
  * Gives each test of the enclosing describe (or file) its own clock starting at
- * TEST_EPOCH, and points `t`'s app at it while the test runs. Call it in every
- * describe whose tests move time; read and move time through what it returns.
+ * TEST_EPOCH: read and move time through what it returns. With `t`, `t`'s app
+ * reads that clock too while the test runs. Call it wherever tests move time.
  */
-export function withClock(t: { clock: AppClock }): MovableClock {
+export function withClock(t?: { clock: AppClock }): MovableClock {
   let own = new ManualClock(TEST_EPOCH);
   beforeEach(() => {
     own = new ManualClock(TEST_EPOCH);
-    t.clock.use(own);
+    t?.clock.use(own);
   });
-  afterEach(() => t.clock.release());
+  if (t) afterEach(() => t.clock.release());
   return { now: () => own.now(), advance: (seconds: number) => own.advance(seconds) };
 }
-
-/** A clock of a test's own for code that takes a clock directly (no app). */
-export const newClock = (start: Date | number = TEST_EPOCH): ManualClock => new ManualClock(start);

@@ -1,4 +1,4 @@
-import { addSeconds } from '../../src/clock.js';
+import { addSeconds, type Clock } from '../../src/clock.js';
 import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
 import { insertCode } from '../../src/store/codes.js';
 import type { TestContext } from './app.js';
@@ -6,7 +6,7 @@ import { challengeOf } from './pkce.js';
 
 /** Stores an authorization code as the authorize endpoint would, and returns it. */
 export async function issueCode(
-  t: Pick<TestContext, 'db' | 'clock' | 'config'>,
+  t: Pick<TestContext, 'db' | 'config'> & { clock: Clock },
   input: { clientUuid: string; userId: string; redirectUri?: string | null; scope?: string; verifier?: string | null },
 ): Promise<string> {
   const code = newSecret(PREFIX.code);
