@@ -65,10 +65,7 @@ describe('the structured log line', () => {
     app = await buildApp({ config: t.config, db: t.db, clock: t.clock, cookieSecret: 'test-cookie-secret-0123456789abcdef' }, { logger: { ...(loggerOptions('info') as object), stream } });
     await app.ready();
   });
-  afterAll(async () => {
-    await app.close();
-    await t.close();
-  });
+  afterAll(() => app.close()); // before the context closes: after-hooks run in reverse order
 
   const auditLines = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
 

@@ -9,7 +9,7 @@ import { withClock } from '../helpers/clock.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
 import { validApp } from './helpers.js';
-import { encode, pageGet, pagePost, type FormValues } from '../helpers/forms.js';
+import { clientPost, encode, pageGet, pagePost, type FormValues } from '../helpers/forms.js';
 import { byId } from '../helpers/html.js';
 
 const t = useTestContext();
@@ -510,12 +510,7 @@ describe('authorized users', () => {
     const { clientId, secret } = await register(asAdmin, { name: 'Password app', grant_types: ['password', 'refresh_token'], redirect_uris: '' });
     const fan = await makeUser(t, { username: 'password-fan' });
     const grant = () =>
-      t.app.inject({
-        method: 'POST',
-        url: '/oauth/token',
-        payload: new URLSearchParams({ grant_type: 'password', username: fan.username, password: fan.password, scope: 'read' }).toString(),
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret!) },
-      });
+      clientPost(t.app, '/oauth/token', { grant_type: 'password', username: fan.username, password: fan.password, scope: 'read' }, { id: clientId, secret: secret! });
     const first = await grant();
     expect(first.statusCode).toBe(200);
     expect((await grant()).statusCode).toBe(200);

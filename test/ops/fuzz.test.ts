@@ -4,6 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { BODY_LIMIT } from '../../src/app.js';
 import { useTestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
 /**
  * Random and hostile input at every endpoint: never a 5xx, never a crash, and
@@ -57,12 +58,7 @@ beforeAll(async () => {
   const user = await makeUser(t);
   goodBasic = basic(client.client_id, client.secret);
   known.push(client.client_id);
-  const r = await t.app.inject({
-    method: 'POST',
-    url: '/oauth/token',
-    headers: { authorization: goodBasic, 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams({ grant_type: 'password', username: user.username, password: user.password }).toString(),
-  });
+  const r = await clientPost(t.app, '/oauth/token', { grant_type: 'password', username: user.username, password: user.password }, asAuth(client));
   goodBearer = `Bearer ${r.json().access_token}`;
 });
 

@@ -5,7 +5,8 @@ import { ManualClock } from '../../src/clock.js';
 import { metrics } from '../../src/metrics.js';
 import { useTestContext, testConfig } from '../helpers/app.js';
 import { sample } from '../helpers/prometheus.js';
-import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
+import { makeClient, makeUser } from '../helpers/fixtures.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
 describe('GET /metrics', () => {
   const t = useTestContext();
@@ -51,13 +52,7 @@ describe('GET /metrics', () => {
   it('counts tokens issued by grant type and refresh token reuse, from real token requests', async () => {
     const client = await makeClient(t);
     const user = await makeUser(t);
-    const token = (body: Record<string, string>) =>
-      t.app.inject({
-        method: 'POST',
-        url: '/oauth/token',
-        headers: { authorization: basic(client.client_id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams(body).toString(),
-      });
+    const token = (body: Record<string, string>) => clientPost(t.app, '/oauth/token', body, asAuth(client));
     const read = async () => {
       const text = await scrape();
       return {

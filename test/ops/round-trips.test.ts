@@ -8,7 +8,8 @@ import type { Database } from '../../src/db/schema.js';
 import { s256 } from '../../src/oauth/pkce.js';
 import { insertCode } from '../../src/store/codes.js';
 import { useTestContext } from '../helpers/app.js';
-import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
+import { makeClient, makeUser } from '../helpers/fixtures.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
 /**
  * The token endpoint's common requests cost one database statement each once the
@@ -33,18 +34,9 @@ beforeAll(async () => {
   });
   app = await buildApp({ config: t.config, db: counted, clock: t.clock, cookieSecret: 'x'.repeat(32) }, { logger: false });
 });
-afterAll(async () => {
-  await app.close();
-  await t.close();
-});
+afterAll(() => app.close()); // before the context closes: after-hooks run in reverse order
 
-const post = (url: string, body: Record<string, string>) =>
-  app.inject({
-    method: 'POST',
-    url,
-    headers: { authorization: basic(client.client_id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams(body).toString(),
-  });
+const post = (url: string, body: Record<string, string>) => clientPost(app, url, body, asAuth(client));
 
 /**
  * Statements one request ran, just after a first request has put the client in
