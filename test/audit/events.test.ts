@@ -34,7 +34,7 @@ beforeAll(async () => {
 
 const run = (argv: string[]) => cli(argv, { clock: t.clock, env: { LOG_LEVEL: 'silent', LATCH_APP_APPROVAL: 'manual' }, openDb: async () => ({ ...t.handle, close: async () => {} }) });
 
-/** Like the console helpers' post, from a given address and user agent. */
+/** Like pagePost (helpers/forms.ts), from a given address and user agent; `values` may be a raw encoded body. */
 function postFrom(who: SignedIn, url: string, values: Record<string, string> | string = {}, ip = '198.51.100.7') {
   const csrf = new URLSearchParams({ _csrf: who.csrf(url) }).toString();
   const body = typeof values === 'string' ? `${csrf}&${values}` : new URLSearchParams({ _csrf: who.csrf(url), ...values }).toString();
