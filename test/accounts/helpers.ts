@@ -1,12 +1,13 @@
 import * as OTPAuth from 'otpauth';
 import type { FastifyInstance } from 'fastify';
-import type { ManualClock } from '../../src/clock.js';
+import type { Clock } from '../../src/clock.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
 import type { TestContext } from '../helpers/app.js';
-import { cookiesFrom, decodeEntities, field, form } from '../pages/helpers.js';
+import { cookiesFrom, form } from '../helpers/forms.js';
+import { decodeEntities, field } from '../helpers/html.js';
 
 /** The code an authenticator app shows at the clock's time, `steps` periods off, by an independent implementation (otpauth). */
-export function appCode(secret: string, clock: ManualClock, steps = 0): string {
+export function appCode(secret: string, clock: Clock, steps = 0): string {
   return OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(secret), timestamp: clock.now().getTime() + steps * 30_000 });
 }
 

@@ -1,20 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { insertMany } from './helpers.js';
 
-let t: TestContext;
+const t = useTestContext();
 let carol: Awaited<ReturnType<typeof makeUser>>;
 
 beforeAll(async () => {
-  t = await createTestContext();
   carol = await makeUser(t, { username: 'carol' });
   const other = await makeUser(t, { username: 'dave' });
   await insertMany(t, 300, new Date(t.clock.now().getTime() - 3600_000), [carol.id, other.id]);
 });
-afterAll(() => t.close());
 
 const run = (argv: string[]) => cli(['audit', ...argv], { clock: t.clock, openDb: async () => ({ ...t.handle, close: async () => {} }) });
 

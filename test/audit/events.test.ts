@@ -1,19 +1,20 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { byId, validApp } from '../console/helpers.js';
-import { cookiesFrom, field, form } from '../pages/helpers.js';
+import { validApp } from '../console/helpers.js';
 import { clientVersion, deleteClient } from '../../src/manage/clients/index.js';
 import { OPERATOR } from '../../src/manage/actor.js';
 import { findClientByClientId } from '../../src/store/clients.js';
 import { captureAuditLog, eventsOf, lastEvent } from './helpers.js';
+import { cookiesFrom, form } from '../helpers/forms.js';
+import { byId, field } from '../helpers/html.js';
+import { pkce } from '../helpers/pkce.js';
 
 /** Each event the app records today: the row has the right actor, action, target, outcome and address. */
-let t: TestContext;
+const t = useTestContext({ LATCH_APP_APPROVAL: 'manual', LATCH_SIGNUP: 'open' });
 let admin: Awaited<ReturnType<typeof makeUser>>;
 let owner: Awaited<ReturnType<typeof makeUser>>;
 let asAdmin: SignedIn;
@@ -24,7 +25,6 @@ const secrets: string[] = [];
 const UA = 'Mozilla/5.0 (audit test) ' + 'x'.repeat(400);
 
 beforeAll(async () => {
-  t = await createTestContext({ LATCH_APP_APPROVAL: 'manual', LATCH_SIGNUP: 'open' });
   log = captureAuditLog();
   admin = await makeUser(t, { username: 'audit-admin', isAdmin: true });
   owner = await makeUser(t, { username: 'audit-owner' });
@@ -32,11 +32,10 @@ beforeAll(async () => {
   asAdmin = await signedInAs(t, admin.id);
   asOwner = await signedInAs(t, owner.id);
 });
-afterAll(() => t.close());
 
 const run = (argv: string[]) => cli(argv, { clock: t.clock, env: { LOG_LEVEL: 'silent', LATCH_APP_APPROVAL: 'manual' }, openDb: async () => ({ ...t.handle, close: async () => {} }) });
 
-/** Like the console helpers' post, from a given address and user agent. */
+/** Like pagePost (helpers/forms.ts), from a given address and user agent; `values` may be a raw encoded body. */
 function postFrom(who: SignedIn, url: string, values: Record<string, string> | string = {}, ip = '198.51.100.7') {
   const csrf = new URLSearchParams({ _csrf: who.csrf(url) }).toString();
   const body = typeof values === 'string' ? `${csrf}&${values}` : new URLSearchParams({ _csrf: who.csrf(url), ...values }).toString();
@@ -153,7 +152,7 @@ describe('consents', () => {
     const who = await signedInAs(t, user.id);
     const app = await makeClient(t, { redirectUris: ['https://consent.example/cb'] });
     await sql`update clients set status = 'active' where id = ${app.id}`.execute(t.db);
-    const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
+    const { challenge } = pkce();
     const params = { response_type: 'code', client_id: app.client_id, redirect_uri: 'https://consent.example/cb', scope: 'read', state: 's', code_challenge: challenge, code_challenge_method: 'S256' };
     const allow = await postFrom(who, '/oauth/authorize', { ...params, _csrf: who.csrf('/oauth/authorize'), decision: 'allow' }, '203.0.113.9');
     expect(allow.statusCode).toBe(303);

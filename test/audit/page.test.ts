@@ -1,13 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { byId, get } from '../console/helpers.js';
-import { decodeEntities } from '../pages/helpers.js';
 import { insertMany } from './helpers.js';
+import { pageGet } from '../helpers/forms.js';
+import { byId, decodeEntities } from '../helpers/html.js';
 
-let t: TestContext;
+const t = useTestContext();
 let asAdmin: SignedIn;
 let asUser: SignedIn;
 let alice: Awaited<ReturnType<typeof makeUser>>;
@@ -15,7 +15,6 @@ let bob: Awaited<ReturnType<typeof makeUser>>;
 const BULK = 5000;
 
 beforeAll(async () => {
-  t = await createTestContext();
   const admin = await makeUser(t, { username: 'page-admin', isAdmin: true });
   alice = await makeUser(t, { username: 'alice' });
   bob = await makeUser(t, { username: 'bob' });
@@ -24,14 +23,13 @@ beforeAll(async () => {
   // The bulk ends a day before the fixtures' events (at the clock's now), all one statement.
   await insertMany(t, BULK, new Date(t.clock.now().getTime() - 86400_000), [alice.id, bob.id]);
 });
-afterAll(() => t.close());
 
 const idsOf = (html: string) => [...html.matchAll(/class="audit-event" data-id="(\d+)"/g)].map((m) => m[1]!);
 const nextOf = (html: string) => {
   const m = /<a href="([^"]*)" id="audit-next"/.exec(html);
   return m ? decodeEntities(m[1]!) : null;
 };
-const audit = (query: string, who: SignedIn | null = asAdmin) => get(t, who, `/admin/audit${query}`);
+const audit = (query: string, who: SignedIn | null = asAdmin) => pageGet(t, who, `/admin/audit${query}`);
 
 /** Follows the next links from `start`, calling `between` before each next page; every id seen, in order. */
 async function pageThrough(start: string, between: (next: string, shown: string[]) => Promise<void>) {
@@ -39,7 +37,7 @@ async function pageThrough(start: string, between: (next: string, shown: string[
   let url: string | null = start;
   let pages = 0;
   while (url) {
-    const r = await get(t, asAdmin, url);
+    const r = await pageGet(t, asAdmin, url);
     expect(r.statusCode).toBe(200);
     seen.push(...idsOf(r.body));
     pages++;
@@ -62,7 +60,7 @@ describe('who may see it', () => {
   });
 
   it('the app approval page links to it', async () => {
-    const r = await get(t, asAdmin, '/admin/apps');
+    const r = await pageGet(t, asAdmin, '/admin/apps');
     expect(r.body).toContain('<a href="/admin/audit" id="audit-link">');
   });
 });

@@ -1,24 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { ManualClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
 import { prune } from '../../src/housekeeping.js';
 import { pruneExpired } from '../../src/store/prune.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { insertMany } from './helpers.js';
 
-let t: TestContext;
+const t = useTestContext();
 let user: Awaited<ReturnType<typeof makeUser>>;
 const DAY = 86400;
 const count = async () => (await sql<{ n: number }>`select count(*)::int as n from audit_events`.execute(t.db)).rows[0]!.n;
 
 beforeAll(async () => {
-  t = await createTestContext();
   user = await makeUser(t);
 });
-afterAll(() => t.close());
 
 describe('audit retention', () => {
   it('LATCH_AUDIT_RETENTION defaults to 90 days and takes whole seconds', () => {

@@ -6,10 +6,11 @@ import { AUDIT_ACTIONS, actionsMatching, OPERATOR } from '../../src/audit/events
 import { recordAudit, scrubDetails } from '../../src/audit/record.js';
 import { loggerOptions } from '../../src/logger.js';
 import { inTransaction } from '../../src/store/transaction.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
-import { cookiesFrom, field, form } from '../pages/helpers.js';
 import { lastEvent } from './helpers.js';
+import { cookiesFrom, form } from '../helpers/forms.js';
+import { field } from '../helpers/html.js';
 
 describe('scrubDetails', () => {
   it('drops keys named like secrets and values that look like one, at any depth', () => {
@@ -49,12 +50,11 @@ describe('scrubDetails', () => {
 });
 
 describe('the structured log line', () => {
-  let t: TestContext;
+  const t = useTestContext();
   let app: FastifyInstance;
   const lines: string[] = [];
 
   beforeAll(async () => {
-    t = await createTestContext();
     const stream = new Writable({
       write(chunk, _e, done) {
         lines.push(...String(chunk).split('\n').filter(Boolean));
@@ -65,10 +65,7 @@ describe('the structured log line', () => {
     app = await buildApp({ config: t.config, db: t.db, clock: t.clock, cookieSecret: 'test-cookie-secret-0123456789abcdef' }, { logger: { ...(loggerOptions('info') as object), stream } });
     await app.ready();
   });
-  afterAll(async () => {
-    await app.close();
-    await t.close();
-  });
+  afterAll(() => app.close()); // before the context closes: after-hooks run in reverse order
 
   const auditLines = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
 

@@ -1,13 +1,18 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/secrets.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
+import { withClock } from '../helpers/clock.js';
 import { basic, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { byId, get, post, validApp } from './helpers.js';
+import { validApp } from './helpers.js';
+import { pageGet, pagePost } from '../helpers/forms.js';
+import { byId } from '../helpers/html.js';
+import { pkce } from '../helpers/pkce.js';
 
 /** Manual approval: new apps wait for an administrator. */
-let t: TestContext;
+const t = useTestContext({ LATCH_APP_APPROVAL: 'manual' });
+/** Each test starts at TEST_EPOCH on a clock of its own, so moving time here never reaches another test. */
+const clock = withClock(t);
 let owner: Awaited<ReturnType<typeof makeUser>>;
 let user: Awaited<ReturnType<typeof makeUser>>;
 let admin: Awaited<ReturnType<typeof makeUser>>;
@@ -18,7 +23,6 @@ let asAdmin: SignedIn;
 const REDIRECT = 'https://photosync.example/callback';
 
 beforeAll(async () => {
-  t = await createTestContext({ LATCH_APP_APPROVAL: 'manual' });
   owner = await makeUser(t, { username: 'app-owner' });
   user = await makeUser(t, { username: 'end-user' });
   admin = await makeUser(t, { username: 'approver', isAdmin: true });
@@ -26,10 +30,9 @@ beforeAll(async () => {
   asUser = await signedInAs(t, user.id);
   asAdmin = await signedInAs(t, admin.id);
 });
-afterAll(() => t.close());
 
 async function register(name: string) {
-  const r = await post(t, asOwner, '/apps', validApp({ name, grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] }));
+  const r = await pagePost(t, asOwner, '/apps', validApp({ name, grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] }));
   expect(r.statusCode).toBe(201);
   return { clientId: byId(r.body, 'client-id')!, secret: byId(r.body, 'client-secret')!, html: r.body };
 }
@@ -39,21 +42,20 @@ const status = async (clientId: string) =>
 
 /** The version of the app the administrators' page shows now, as its forms carry it ('0' when not shown). */
 async function versionShown(clientId: string): Promise<string> {
-  const page = (await get(t, asAdmin, '/admin/apps')).body;
+  const page = (await pageGet(t, asAdmin, '/admin/apps')).body;
   const item = page.slice(page.indexOf(`id="app-${clientId}"`));
   return /name="version" value="(\d+)"/.exec(item)?.[1] ?? '0';
 }
 
 /** A decision as the administrators' page would post it, just loaded. */
 const decide = async (who: SignedIn, clientId: string, decision: string, reason?: string) =>
-  post(t, who, `/admin/apps/${clientId}/${decision}`, { version: await versionShown(clientId), ...(reason === undefined ? {} : { reason }) });
+  pagePost(t, who, `/admin/apps/${clientId}/${decision}`, { version: await versionShown(clientId), ...(reason === undefined ? {} : { reason }) });
 
 /** The start of an authorization-code flow, as a signed-in end user's browser would send it. */
 function startFlow(clientId: string) {
-  const verifier = randomBytes(32).toString('base64url');
-  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const { challenge } = pkce();
   const q = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, scope: 'read', state: 's1', code_challenge: challenge, code_challenge_method: 'S256' });
-  return get(t, asUser, `/oauth/authorize?${q}`);
+  return pageGet(t, asUser, `/oauth/authorize?${q}`);
 }
 
 const clientCredentials = (clientId: string, secret: string) =>
@@ -90,14 +92,14 @@ async function expectWorking(clientId: string, secret: string) {
 
 describe('who may use /admin/apps', () => {
   it('signed out: sent to the login page', async () => {
-    const r = await get(t, null, '/admin/apps');
+    const r = await pageGet(t, null, '/admin/apps');
     expect(r.statusCode).toBe(303);
     expect(r.headers.location).toBe('/login?return_to=%2Fadmin%2Fapps');
   });
 
   it('signed out: a decision is sent to the login page and changes nothing', async () => {
     const { clientId } = await register('Signed-out decision');
-    const r = await post(t, null, `/admin/apps/${clientId}/approve`);
+    const r = await pagePost(t, null, `/admin/apps/${clientId}/approve`);
     expect(r.statusCode).toBe(303);
     expect(r.headers.location).toMatch(/^\/login\?return_to=/);
     expect(await status(clientId)).toBe('pending');
@@ -105,7 +107,7 @@ describe('who may use /admin/apps', () => {
 
   it('a user who is not an administrator gets 404, for the page and for every decision', async () => {
     const { clientId } = await register('Not for you');
-    const page = await get(t, asOwner, '/admin/apps');
+    const page = await pageGet(t, asOwner, '/admin/apps');
     expect(page.statusCode).toBe(404);
     expect(page.body).not.toContain('Not for you');
     for (const d of ['approve', 'deny', 'suspend']) {
@@ -118,7 +120,7 @@ describe('who may use /admin/apps', () => {
 
   it('a decision without the form\'s CSRF token is refused (403) and changes nothing', async () => {
     const { clientId } = await register('CSRF guarded');
-    const r = await post(t, asAdmin, `/admin/apps/${clientId}/approve`, { _csrf: asAdmin.csrf(`/admin/apps/${clientId}/deny`) });
+    const r = await pagePost(t, asAdmin, `/admin/apps/${clientId}/approve`, { _csrf: asAdmin.csrf(`/admin/apps/${clientId}/deny`) });
     expect(r.statusCode).toBe(403);
     expect(await status(clientId)).toBe('pending');
   });
@@ -136,7 +138,7 @@ describe('manual approval', () => {
     const { clientId, secret, html } = await register('Waiting app');
     expect(html).toContain('waits for an administrator to approve it');
     expect(await status(clientId)).toBe('pending');
-    const page = await get(t, asOwner, `/apps/${clientId}`);
+    const page = await pageGet(t, asOwner, `/apps/${clientId}`);
     expect(byId(page.body, 'status-note')).toContain('Waiting for an administrator');
     expect(page.body).not.toContain('id="token-form"');
     await expectBlocked(clientId, secret);
@@ -144,7 +146,7 @@ describe('manual approval', () => {
 
   it('a pending app cannot get test tokens through a forged form either', async () => {
     const { clientId } = await register('No tokens yet');
-    const r = await post(t, asOwner, `/apps/${clientId}/tokens`, { scopes: 'read' });
+    const r = await pagePost(t, asOwner, `/apps/${clientId}/tokens`, { scopes: 'read' });
     expect(r.statusCode).toBe(400);
     expect(byId(r.body, 'error-token')).toContain('pending');
     const row = await t.db.selectFrom('clients').select('id').where('client_id', '=', clientId).executeTakeFirstOrThrow();
@@ -153,7 +155,7 @@ describe('manual approval', () => {
 
   it('the administrator sees pending apps with owner and date, approves one, and the decision is recorded with who and when', async () => {
     const { clientId, secret } = await register('Approve me');
-    const page = await get(t, asAdmin, '/admin/apps');
+    const page = await pageGet(t, asAdmin, '/admin/apps');
     expect(page.statusCode).toBe(200);
     const pending = page.body.slice(page.body.indexOf('id="pending"'), page.body.indexOf('id="active"'));
     expect(pending).toContain(`id="app-${clientId}"`);
@@ -161,7 +163,7 @@ describe('manual approval', () => {
     expect(pending).toContain('app-owner');
     expect(pending).toContain('2030-01-01');
 
-    t.clock.advance(60);
+    clock.advance(60);
     const r = await decide(asAdmin, clientId, 'approve');
     expect(r.statusCode).toBe(303);
     expect(r.headers.location).toBe(`/admin/apps#app-${clientId}`);
@@ -172,7 +174,7 @@ describe('manual approval', () => {
     expect(decisions[0]).toMatchObject({ decision: 'approve', decided_by: admin.id, reason: null });
     expect(decisions[0]!.decided_at.getTime()).toBe(t.clock.now().getTime());
     // The owner sees the history.
-    const ownerPage = await get(t, asOwner, `/apps/${clientId}`);
+    const ownerPage = await pageGet(t, asOwner, `/apps/${clientId}`);
     expect(byId(ownerPage.body, 'decisions')).toContain('approve by approver');
     await expectWorking(clientId, secret);
   });
@@ -187,10 +189,10 @@ describe('manual approval', () => {
     const r = await decide(asAdmin, clientId, 'deny', 'Redirect URI points at a <b>phishing</b> host');
     expect(r.statusCode).toBe(303);
     expect(await status(clientId)).toBe('denied');
-    const page = await get(t, asOwner, `/apps/${clientId}`);
+    const page = await pageGet(t, asOwner, `/apps/${clientId}`);
     expect(byId(page.body, 'status-reason')).toBe('Redirect URI points at a <b>phishing</b> host');
     expect(page.body).toContain('&lt;b&gt;phishing');
-    const list = await get(t, asOwner, '/apps');
+    const list = await pageGet(t, asOwner, '/apps');
     expect(list.body).toContain('Reason given: Redirect URI points at a &lt;b&gt;phishing&lt;/b&gt; host');
     await expectBlocked(clientId, secret);
 
@@ -203,7 +205,7 @@ describe('manual approval', () => {
     const { clientId, secret } = await register('Suspend me');
     expect((await decide(asAdmin, clientId, 'approve')).statusCode).toBe(303);
     const appToken = await expectWorking(clientId, secret);
-    const pat = byId((await post(t, asOwner, `/apps/${clientId}/tokens`, { scopes: 'read' })).body, 'personal-token')!;
+    const pat = byId((await pagePost(t, asOwner, `/apps/${clientId}/tokens`, { scopes: 'read' })).body, 'personal-token')!;
     expect((await bearer(pat)).statusCode).toBe(200);
 
     const r = await decide(asAdmin, clientId, 'suspend', 'Abuse report #12');
@@ -215,10 +217,10 @@ describe('manual approval', () => {
     }
     expect((await bearer(pat)).statusCode).toBe(401);
     await expectBlocked(clientId, secret);
-    const page = await get(t, asOwner, `/apps/${clientId}`);
+    const page = await pageGet(t, asOwner, `/apps/${clientId}`);
     expect(byId(page.body, 'status-reason')).toBe('Abuse report #12');
 
-    const admins = await get(t, asAdmin, '/admin/apps');
+    const admins = await pageGet(t, asAdmin, '/admin/apps');
     const suspended = admins.body.slice(admins.body.indexOf('id="suspended"'), admins.body.indexOf('id="denied"'));
     expect(suspended).toContain(`id="app-${clientId}"`);
     expect(suspended).toContain(`/admin/apps/${clientId}/reinstate`);
@@ -245,7 +247,7 @@ describe('manual approval', () => {
   });
 
   it('the admin page offers each state its own actions', async () => {
-    const page = (await get(t, asAdmin, '/admin/apps')).body;
+    const page = (await pageGet(t, asAdmin, '/admin/apps')).body;
     const section = (id: string, next: string | null) => page.slice(page.indexOf(`id="${id}"`), next ? page.indexOf(`id="${next}"`) : undefined);
     expect(section('pending', 'active')).toMatch(/decision-approve[\s\S]*decision-deny[\s\S]*decision-suspend/);
     expect(section('active', 'suspended')).not.toContain('decision-approve');
@@ -256,7 +258,7 @@ describe('manual approval', () => {
 
 describe('owners\' edits under manual approval', () => {
   const edit = (clientId: string, overrides: Record<string, string | string[]>, who = asOwner) =>
-    post(t, who, `/apps/${clientId}/edit`, validApp({ name: 'Edited app', grant_types: ['authorization_code', 'refresh_token', 'client_credentials'], ...overrides }));
+    pagePost(t, who, `/apps/${clientId}/edit`, validApp({ name: 'Edited app', grant_types: ['authorization_code', 'refresh_token', 'client_credentials'], ...overrides }));
 
   async function approved() {
     const app = await register('Edited app');
@@ -266,8 +268,8 @@ describe('owners\' edits under manual approval', () => {
 
   it('the edit form warns the owner which changes need approval again', async () => {
     const { clientId } = await approved();
-    expect(byId((await get(t, asOwner, `/apps/${clientId}/edit`)).body, 'review-note')).toContain('sends it back to an administrator');
-    expect((await get(t, asAdmin, `/apps/${clientId}/edit`)).body).not.toContain('id="review-note"');
+    expect(byId((await pageGet(t, asOwner, `/apps/${clientId}/edit`)).body, 'review-note')).toContain('sends it back to an administrator');
+    expect((await pageGet(t, asAdmin, `/apps/${clientId}/edit`)).body).not.toContain('id="review-note"');
   });
 
   it('adding a redirect URI sends an approved app back to pending: it stops working until approved again', async () => {
@@ -276,7 +278,7 @@ describe('owners\' edits under manual approval', () => {
     expect(r.statusCode).toBe(303);
     expect(r.headers.location).toBe(`/apps/${clientId}?notice=review`);
     expect(await status(clientId)).toBe('pending');
-    expect(byId((await get(t, asOwner, r.headers.location as string)).body, 'notice')).toContain('needs to approve the changes');
+    expect(byId((await pageGet(t, asOwner, r.headers.location as string)).body, 'notice')).toContain('needs to approve the changes');
     await expectBlocked(clientId, secret);
     expect((await decide(asAdmin, clientId, 'approve')).statusCode).toBe(303);
     await expectWorking(clientId, secret);
@@ -321,7 +323,7 @@ describe('owners\' edits under manual approval', () => {
     expect(r.headers.location).toContain('notice=review');
     const row = await t.db.selectFrom('clients').select(['status', 'status_reason']).where('client_id', '=', clientId).executeTakeFirstOrThrow();
     expect(row).toEqual({ status: 'pending', status_reason: null });
-    const admins = await get(t, asAdmin, '/admin/apps');
+    const admins = await pageGet(t, asAdmin, '/admin/apps');
     const pending = admins.body.slice(admins.body.indexOf('id="pending"'), admins.body.indexOf('id="active"'));
     expect(pending).toContain(`id="app-${clientId}"`);
   });

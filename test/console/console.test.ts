@@ -1,15 +1,20 @@
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { digest } from '../../src/crypto/secrets.js';
 import { loggerOptions } from '../../src/logger.js';
 import { saveConsent } from '../../src/store/consents.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
+import { withClock } from '../helpers/clock.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { byId, encode, get, post, validApp, type FormValues } from './helpers.js';
+import { validApp } from './helpers.js';
+import { clientPost, encode, pageGet, pagePost, type FormValues } from '../helpers/forms.js';
+import { byId } from '../helpers/html.js';
 
-let t: TestContext;
+const t = useTestContext();
+/** Each test starts at TEST_EPOCH on a clock of its own, so moving time here never reaches another test. */
+const clock = withClock(t);
 let owner: Awaited<ReturnType<typeof makeUser>>;
 let other: Awaited<ReturnType<typeof makeUser>>;
 let admin: Awaited<ReturnType<typeof makeUser>>;
@@ -25,17 +30,15 @@ async function signInAgain() {
 }
 
 beforeAll(async () => {
-  t = await createTestContext();
   owner = await makeUser(t, { username: 'dev-owner' });
   other = await makeUser(t, { username: 'dev-other' });
   admin = await makeUser(t, { username: 'the-admin', isAdmin: true });
   await signInAgain();
 });
-afterAll(() => t.close());
 
 /** Registers an app through the console as `who` and returns what the credentials page showed. */
 async function register(who: SignedIn, overrides = {}) {
-  const r = await post(t, who, '/apps', validApp(overrides));
+  const r = await pagePost(t, who, '/apps', validApp(overrides));
   expect(r.statusCode).toBe(201);
   return { clientId: byId(r.body, 'client-id')!, secret: byId(r.body, 'client-secret') ?? null, html: r.body };
 }
@@ -55,7 +58,7 @@ const row = (clientId: string) => t.db.selectFrom('clients').selectAll().where('
 describe('signed out', () => {
   it('every console page sends the browser to the login page and back', async () => {
     for (const url of ['/apps', '/apps/new', '/apps/0123456789abcdef0123456789abcdef', '/apps/0123456789abcdef0123456789abcdef/edit']) {
-      const r = await get(t, null, url);
+      const r = await pageGet(t, null, url);
       expect(r.statusCode, url).toBe(303);
       expect(r.headers.location).toBe(`/login?return_to=${encodeURIComponent(url)}`);
     }
@@ -83,14 +86,14 @@ describe('registering an app', () => {
     expect(r.statusCode).toBe(200);
     expect(r.json().access_token).toMatch(/^latch_at_/);
     // The secret is nowhere on the app's own page afterwards.
-    const page = await get(t, asOwner, `/apps/${clientId}`);
+    const page = await pageGet(t, asOwner, `/apps/${clientId}`);
     expect(page.statusCode).toBe(200);
     expect(page.body).not.toContain(secret!);
     expect(page.headers['cache-control']).toBe('no-store');
   });
 
   it('the credentials page is never cached', async () => {
-    const r = await post(t, asOwner, '/apps', validApp({ name: 'Cache check' }));
+    const r = await pagePost(t, asOwner, '/apps', validApp({ name: 'Cache check' }));
     expect(r.statusCode).toBe(201);
     expect(r.headers['cache-control']).toBe('no-store');
   });
@@ -126,7 +129,7 @@ describe('registering an app', () => {
   it('lists my apps and only mine', async () => {
     const mine = await register(asOwner, { name: 'Mine only' });
     const theirs = await register(asOther, { name: 'Theirs only' });
-    const r = await get(t, asOwner, '/apps');
+    const r = await pageGet(t, asOwner, '/apps');
     expect(r.statusCode).toBe(200);
     expect(r.body).toContain(mine.clientId);
     expect(r.body).toContain('Mine only');
@@ -136,7 +139,7 @@ describe('registering an app', () => {
 
   it('escapes what developers type', async () => {
     const { clientId } = await register(asOwner, { name: '<script>alert(1)</script>', description: '"><img src=x onerror=alert(2)>' });
-    const r = await get(t, asOwner, `/apps/${clientId}`);
+    const r = await pageGet(t, asOwner, `/apps/${clientId}`);
     expect(r.body).not.toContain('<script>alert(1)');
     expect(r.body).not.toContain('<img src=x');
     expect(r.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
@@ -144,17 +147,17 @@ describe('registering an app', () => {
 
   it('refuses a POST without a valid CSRF token (403) and registers nothing', async () => {
     const count = async () => (await t.db.selectFrom('clients').select('id').where('name', '=', 'No CSRF').execute()).length;
-    const missing = await post(t, asOwner, '/apps', { ...validApp({ name: 'No CSRF' }), _csrf: '' });
+    const missing = await pagePost(t, asOwner, '/apps', { ...validApp({ name: 'No CSRF' }), _csrf: '' });
     expect(missing.statusCode).toBe(403);
-    const otherPath = await post(t, asOwner, '/apps', { ...validApp({ name: 'No CSRF' }), _csrf: asOwner.csrf('/apps/new') });
+    const otherPath = await pagePost(t, asOwner, '/apps', { ...validApp({ name: 'No CSRF' }), _csrf: asOwner.csrf('/apps/new') });
     expect(otherPath.statusCode).toBe(403);
-    const otherUser = await post(t, asOwner, '/apps', { ...validApp({ name: 'No CSRF' }), _csrf: asOther.csrf('/apps') });
+    const otherUser = await pagePost(t, asOwner, '/apps', { ...validApp({ name: 'No CSRF' }), _csrf: asOther.csrf('/apps') });
     expect(otherUser.statusCode).toBe(403);
     expect(await count()).toBe(0);
   });
 
   it('answers a malformed form (a field sent twice) with a 400 page, not a 500', async () => {
-    const r = await post(t, asOwner, '/apps', { ...validApp(), name: ['a', 'b'] });
+    const r = await pagePost(t, asOwner, '/apps', { ...validApp(), name: ['a', 'b'] });
     expect(r.statusCode).toBe(400);
     expect(r.headers['content-type']).toContain('text/html');
     expect(byId(r.body, 'error-code')).toBe('invalid_request');
@@ -190,7 +193,7 @@ describe('validation errors re-render the form with the error beside its field a
   it.each(cases)('%s', async (_what, overrides, field, message) => {
     const name = `Invalid ${Math.random().toString(36).slice(2)}`;
     const values = validApp({ name, ...overrides });
-    const r = await post(t, asOwner, '/apps', values);
+    const r = await pagePost(t, asOwner, '/apps', values);
     expect(r.statusCode).toBe(400);
     expect(byId(r.body, 'form-errors')).toContain('correct the fields');
     expect(byId(r.body, `error-${field}`)).toMatch(message);
@@ -202,7 +205,7 @@ describe('validation errors re-render the form with the error beside its field a
   });
 
   it('reports several bad fields at once', async () => {
-    const r = await post(t, asOwner, '/apps', validApp({ name: '', website: 'nope', scopes: [] }));
+    const r = await pagePost(t, asOwner, '/apps', validApp({ name: '', website: 'nope', scopes: [] }));
     expect(r.statusCode).toBe(400);
     expect(byId(r.body, 'error-name')).toBeDefined();
     expect(byId(r.body, 'error-website')).toBeDefined();
@@ -215,12 +218,12 @@ describe('settings only administrators may enable (RFC 9700 grants, introspectio
   const offered = (html: string, value: string) => html.includes(`value="${value}"`);
 
   it('the form offers a developer neither the password nor the implicit grant nor introspection; an administrator all three', async () => {
-    const mine = (await get(t, asOwner, '/apps/new')).body;
+    const mine = (await pageGet(t, asOwner, '/apps/new')).body;
     expect(offered(mine, 'password')).toBe(false);
     expect(offered(mine, 'implicit')).toBe(false);
     expect(byId(mine, 'may_introspect')).toBeUndefined();
     expect(offered(mine, 'client_credentials')).toBe(true);
-    const theirs = (await get(t, asAdmin, '/apps/new')).body;
+    const theirs = (await pageGet(t, asAdmin, '/apps/new')).body;
     expect(offered(theirs, 'password')).toBe(true);
     expect(offered(theirs, 'implicit')).toBe(true);
     expect(mine.includes('name="may_introspect"')).toBe(false);
@@ -230,28 +233,28 @@ describe('settings only administrators may enable (RFC 9700 grants, introspectio
   it('an administrator can register an app with the password grant and introspection, and the app page says so', async () => {
     const { clientId } = await register(asAdmin, { name: 'Resource server', grant_types: ['client_credentials', 'password'], may_introspect: 'yes' });
     expect(await row(clientId)).toMatchObject({ grant_types: ['client_credentials', 'password'], may_introspect: true });
-    expect(byId((await get(t, asAdmin, `/apps/${clientId}`)).body, 'may-introspect')).toContain("any app's tokens");
+    expect(byId((await pageGet(t, asAdmin, `/apps/${clientId}`)).body, 'may-introspect')).toContain("any app's tokens");
   });
 
   it("a developer cannot add the password grant to an app by editing it, but keeps what an administrator gave and may drop it", async () => {
     const { clientId } = await register(asOwner, { name: 'Later legacy' });
-    const refused = await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code', 'password'] }));
+    const refused = await pagePost(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code', 'password'] }));
     expect(refused.statusCode).toBe(400);
     expect(byId(refused.body, 'error-grant_types')).toMatch(/only an administrator/);
     expect((await row(clientId))!.grant_types).toEqual(['authorization_code', 'refresh_token']);
 
-    const given = await post(t, asAdmin, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code', 'password'], may_introspect: 'yes' }));
+    const given = await pagePost(t, asAdmin, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code', 'password'], may_introspect: 'yes' }));
     expect(given.statusCode).toBe(303);
     // The owner's form shows the grant the app has, and saving without the (hidden) introspection box keeps it.
-    expect(offered((await get(t, asOwner, `/apps/${clientId}/edit`)).body, 'password')).toBe(true);
-    const kept = await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code', 'password'] }));
+    expect(offered((await pageGet(t, asOwner, `/apps/${clientId}/edit`)).body, 'password')).toBe(true);
+    const kept = await pagePost(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code', 'password'] }));
     expect(kept.statusCode).toBe(303);
     expect(await row(clientId)).toMatchObject({ grant_types: ['authorization_code', 'password'], may_introspect: true });
-    const dropped = await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code'] }));
+    const dropped = await pagePost(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code'] }));
     expect(dropped.statusCode).toBe(303);
     expect((await row(clientId))!.grant_types).toEqual(['authorization_code']);
     // An administrator's form without the box ticked takes the permission away.
-    await post(t, asAdmin, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code'] }));
+    await pagePost(t, asAdmin, `/apps/${clientId}/edit`, validApp({ name: 'Later legacy', grant_types: ['authorization_code'] }));
     expect((await row(clientId))!.may_introspect).toBe(false);
   });
 });
@@ -263,10 +266,10 @@ describe('who may see and change an app', () => {
   });
 
   it('another user gets the same 404 as for an app that does not exist, on every page', async () => {
-    const missing = await get(t, asOther, '/apps/ffffffffffffffffffffffffffffffff');
+    const missing = await pageGet(t, asOther, '/apps/ffffffffffffffffffffffffffffffff');
     expect(missing.statusCode).toBe(404);
     for (const suffix of ['', '/edit', '/delete']) {
-      const r = await get(t, asOther, `/apps/${app.clientId}${suffix}`);
+      const r = await pageGet(t, asOther, `/apps/${app.clientId}${suffix}`);
       expect(r.statusCode, suffix).toBe(404);
       expect(byId(r.body, 'error-code')).toBe('not_found');
       expect(r.body).not.toContain('Guarded app');
@@ -278,11 +281,11 @@ describe('who may see and change an app', () => {
     const base = `/apps/${app.clientId}`;
     const before = await row(app.clientId);
     const attempts = [
-      post(t, asOther, `${base}/edit`, validApp({ name: 'Hijacked' })),
-      post(t, asOther, `${base}/secret`),
-      post(t, asOther, `${base}/delete`),
-      post(t, asOther, `${base}/tokens`, { scopes: 'read' }),
-      post(t, asOther, `${base}/tokens/00000000-0000-4000-8000-000000000000/revoke`),
+      pagePost(t, asOther, `${base}/edit`, validApp({ name: 'Hijacked' })),
+      pagePost(t, asOther, `${base}/secret`),
+      pagePost(t, asOther, `${base}/delete`),
+      pagePost(t, asOther, `${base}/tokens`, { scopes: 'read' }),
+      pagePost(t, asOther, `${base}/tokens/00000000-0000-4000-8000-000000000000/revoke`),
     ];
     for (const r of await Promise.all(attempts)) {
       expect(r.statusCode).toBe(404);
@@ -296,11 +299,11 @@ describe('who may see and change an app', () => {
   });
 
   it('an administrator may open, edit and rotate anyone\'s app', async () => {
-    const page = await get(t, asAdmin, `/apps/${app.clientId}`);
+    const page = await pageGet(t, asAdmin, `/apps/${app.clientId}`);
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('Guarded app');
     expect(page.body).toContain('dev-owner');
-    const edit = await post(t, asAdmin, `/apps/${app.clientId}/edit`, validApp({ name: 'Guarded app (renamed by admin)', grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] }));
+    const edit = await pagePost(t, asAdmin, `/apps/${app.clientId}/edit`, validApp({ name: 'Guarded app (renamed by admin)', grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] }));
     expect(edit.statusCode).toBe(303);
     expect((await row(app.clientId))!.name).toBe('Guarded app (renamed by admin)');
     // Still the owner's.
@@ -309,18 +312,18 @@ describe('who may see and change an app', () => {
 
   it('an app registered on the command line without an owner is an administrator\'s only', async () => {
     const cliApp = await makeClient(t, { name: 'Ownerless' });
-    expect((await get(t, asOwner, `/apps/${cliApp.client_id}`)).statusCode).toBe(404);
-    expect((await get(t, asAdmin, `/apps/${cliApp.client_id}`)).statusCode).toBe(200);
+    expect((await pageGet(t, asOwner, `/apps/${cliApp.client_id}`)).statusCode).toBe(404);
+    expect((await pageGet(t, asAdmin, `/apps/${cliApp.client_id}`)).statusCode).toBe(200);
   });
 
   it('client ids that are not plausible are a 404 too, never a 500', async () => {
     for (const id of ['%00', 'x'.repeat(199) + '!', 'a%20b', '..%2f..%2fetc', "'%3B--", '%E2%80%AE']) {
-      const r = await get(t, asOwner, `/apps/${id}`);
+      const r = await pageGet(t, asOwner, `/apps/${id}`);
       expect(r.statusCode, id).toBe(404);
       expect(byId(r.body, 'error-code')).toBe('not_found');
     }
     // Longer than any route parameter may be: refused by the router itself, still a 4xx.
-    const long = await get(t, asOwner, `/apps/${'x'.repeat(300)}`);
+    const long = await pageGet(t, asOwner, `/apps/${'x'.repeat(300)}`);
     expect(long.statusCode).toBe(414);
   });
 });
@@ -328,13 +331,13 @@ describe('who may see and change an app', () => {
 describe('CSRF on every console form', () => {
   it('each POST without the token of its own form gets 403 and changes nothing', async () => {
     const { clientId, secret } = await register(asOwner, { name: 'CSRF everywhere', grant_types: ['authorization_code', 'client_credentials'] });
-    const made = await post(t, asOwner, `/apps/${clientId}/tokens`, { scopes: 'read' });
+    const made = await pagePost(t, asOwner, `/apps/${clientId}/tokens`, { scopes: 'read' });
     const token = byId(made.body, 'personal-token')!;
     const { id } = await t.db.selectFrom('access_tokens').select('id').where('token_digest', '=', digest(token)).executeTakeFirstOrThrow();
     const before = await row(clientId);
     const base = `/apps/${clientId}`;
     for (const url of [`${base}/edit`, `${base}/secret`, `${base}/delete`, `${base}/tokens`, `${base}/tokens/${id}/revoke`]) {
-      const r = await post(t, asOwner, url, { ...validApp({ name: 'Changed' }), scopes: 'read', _csrf: asOwner.csrf('/apps') });
+      const r = await pagePost(t, asOwner, url, { ...validApp({ name: 'Changed' }), scopes: 'read', _csrf: asOwner.csrf('/apps') });
       expect(r.statusCode, url).toBe(403);
     }
     expect(await row(clientId)).toEqual(before);
@@ -347,19 +350,19 @@ describe('CSRF on every console form', () => {
 describe('editing an app', () => {
   it('saves the change and says so', async () => {
     const { clientId } = await register(asOwner, { name: 'Before edit' });
-    const form = await get(t, asOwner, `/apps/${clientId}/edit`);
+    const form = await pageGet(t, asOwner, `/apps/${clientId}/edit`);
     expect(form.statusCode).toBe(200);
     expect(form.body).toContain('value="Before edit"');
     expect(form.body).toContain('https://photosync.example/callback\nhttp://127.0.0.1:8080/cb');
-    const r = await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'After edit', redirect_uris: 'https://new.example/cb', scopes: 'read' }));
+    const r = await pagePost(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'After edit', redirect_uris: 'https://new.example/cb', scopes: 'read' }));
     expect(r.statusCode).toBe(303);
     expect(r.headers.location).toBe(`/apps/${clientId}?notice=saved`);
     expect(await row(clientId)).toMatchObject({ name: 'After edit', redirect_uris: ['https://new.example/cb'], scopes: ['read'] });
-    const page = await get(t, asOwner, r.headers.location as string);
+    const page = await pageGet(t, asOwner, r.headers.location as string);
     expect(byId(page.body, 'notice')).toBe('Settings saved.');
     // Only the fixed notices are shown; anything else in the query is ignored.
     for (const q of ['notice=%3Cb%3Ehi', 'notice=__proto__', 'notice=constructor', 'notice=saved&notice=revoked']) {
-      const other = await get(t, asOwner, `/apps/${clientId}?${q}`);
+      const other = await pageGet(t, asOwner, `/apps/${clientId}?${q}`);
       expect(other.statusCode, q).toBe(200);
       expect(byId(other.body, 'notice'), q).toBeUndefined();
     }
@@ -367,7 +370,7 @@ describe('editing an app', () => {
 
   it('re-renders with the error and the input kept, changing nothing', async () => {
     const { clientId } = await register(asOwner, { name: 'Edit me badly' });
-    const r = await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Edit me badly', redirect_uris: 'http://evil.example/cb' }));
+    const r = await pagePost(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Edit me badly', redirect_uris: 'http://evil.example/cb' }));
     expect(r.statusCode).toBe(400);
     expect(byId(r.body, 'error-redirect_uris')).toMatch(/must use https/);
     expect(r.body).toContain('http://evil.example/cb');
@@ -376,7 +379,7 @@ describe('editing an app', () => {
 
   it('cannot turn a confidential app public (or back): the type is fixed', async () => {
     const { clientId } = await register(asOwner, { name: 'Fixed type' });
-    const r = await post(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Fixed type', client_type: 'public' }));
+    const r = await pagePost(t, asOwner, `/apps/${clientId}/edit`, validApp({ name: 'Fixed type', client_type: 'public' }));
     expect(r.statusCode).toBe(303);
     expect((await row(clientId))!.is_confidential).toBe(true);
   });
@@ -385,7 +388,7 @@ describe('editing an app', () => {
 describe('rotating the secret', () => {
   it('shows a new secret once; the old one stops working at once and the new one works', async () => {
     const { clientId, secret: old } = await register(asOwner, { name: 'Rotator', grant_types: ['client_credentials'], redirect_uris: '' });
-    const r = await post(t, asOwner, `/apps/${clientId}/secret`);
+    const r = await pagePost(t, asOwner, `/apps/${clientId}/secret`);
     expect(r.statusCode).toBe(200);
     const fresh = byId(r.body, 'client-secret')!;
     expect(fresh).toMatch(/^latch_cs_/);
@@ -401,7 +404,7 @@ describe('rotating the secret', () => {
 
   it('a public app has no secret to rotate: 400, not a 500', async () => {
     const { clientId } = await register(asOwner, { name: 'Public rotate', client_type: 'public' });
-    const r = await post(t, asOwner, `/apps/${clientId}/secret`);
+    const r = await pagePost(t, asOwner, `/apps/${clientId}/secret`);
     expect(r.statusCode).toBe(400);
     expect(byId(r.body, 'error-code')).toBe('invalid_request');
   });
@@ -413,7 +416,7 @@ describe('test tokens', () => {
     app = await register(asOwner, { name: 'Token app' });
   });
 
-  const create = (who: SignedIn, values: Record<string, string | string[]>) => post(t, who, `/apps/${app.clientId}/tokens`, values);
+  const create = (who: SignedIn, values: Record<string, string | string[]>) => pagePost(t, who, `/apps/${app.clientId}/tokens`, values);
 
   it('creates a latch_pat_ token bound to me and the app, shown once, that never expires by default', async () => {
     const r = await create(asOwner, { scopes: 'read', label: 'my laptop', ttl: '' });
@@ -426,11 +429,11 @@ describe('test tokens', () => {
     expect(me.json()).toMatchObject({ sub: owner.id, username: 'dev-owner' });
     const stored = await t.db.selectFrom('access_tokens').selectAll().where('token_digest', '=', digest(token)).executeTakeFirstOrThrow();
     expect(stored).toMatchObject({ kind: 'personal', user_id: owner.id, scope: 'read', label: 'my laptop', expires_at: null });
-    t.clock.advance(5 * 365 * 24 * 3600);
+    clock.advance(5 * 365 * 24 * 3600);
     expect((await userinfo(token)).statusCode).toBe(200);
     await signInAgain();
     // Listed on the app page, without the token itself.
-    const page = await get(t, asOwner, `/apps/${app.clientId}`);
+    const page = await pageGet(t, asOwner, `/apps/${app.clientId}`);
     expect(page.body).toContain('my laptop');
     expect(page.body).toContain(stored.id);
     expect(page.body).not.toContain(token);
@@ -441,7 +444,7 @@ describe('test tokens', () => {
     expect(r.statusCode).toBe(201);
     const token = byId(r.body, 'personal-token')!;
     expect((await userinfo(token)).statusCode).toBe(200);
-    t.clock.advance(3601);
+    clock.advance(3601);
     const expired = await userinfo(token);
     expect(expired.statusCode).toBe(401);
     expect(expired.headers['www-authenticate']).toContain('The access token expired');
@@ -462,22 +465,22 @@ describe('test tokens', () => {
     const token = byId(made.body, 'personal-token')!;
     const { id } = await t.db.selectFrom('access_tokens').select('id').where('token_digest', '=', digest(token)).executeTakeFirstOrThrow();
     const url = `/apps/${app.clientId}/tokens/${id}/revoke`;
-    const r = await post(t, asOwner, url);
+    const r = await pagePost(t, asOwner, url);
     expect(r.statusCode).toBe(303);
     expect(r.headers.location).toBe(`/apps/${app.clientId}?notice=revoked`);
     const refused = await userinfo(token);
     expect(refused.statusCode).toBe(401);
     expect(refused.headers['www-authenticate']).toContain('revoked');
-    expect((await post(t, asOwner, url)).statusCode).toBe(404);
-    const bad = await post(t, asOwner, `/apps/${app.clientId}/tokens/not-a-uuid/revoke`);
+    expect((await pagePost(t, asOwner, url)).statusCode).toBe(404);
+    const bad = await pagePost(t, asOwner, `/apps/${app.clientId}/tokens/not-a-uuid/revoke`);
     expect(bad.statusCode).toBe(404);
     expect(byId(bad.body, 'error-code')).toBe('not_found');
     // A token of another app, by id, through this app's URL.
     const elsewhere = await register(asOwner, { name: 'Elsewhere' });
-    const theirs = await post(t, asOwner, `/apps/${elsewhere.clientId}/tokens`, { scopes: 'read' });
+    const theirs = await pagePost(t, asOwner, `/apps/${elsewhere.clientId}/tokens`, { scopes: 'read' });
     const theirToken = byId(theirs.body, 'personal-token')!;
     const theirId = (await t.db.selectFrom('access_tokens').select('id').where('token_digest', '=', digest(theirToken)).executeTakeFirstOrThrow()).id;
-    expect((await post(t, asOwner, `/apps/${app.clientId}/tokens/${theirId}/revoke`)).statusCode).toBe(404);
+    expect((await pagePost(t, asOwner, `/apps/${app.clientId}/tokens/${theirId}/revoke`)).statusCode).toBe(404);
     expect((await userinfo(theirToken)).statusCode).toBe(200);
   });
 
@@ -485,9 +488,9 @@ describe('test tokens', () => {
     const made = await create(asOwner, { scopes: 'read', label: 'owner token for admin' });
     const token = byId(made.body, 'personal-token')!;
     const { id } = await t.db.selectFrom('access_tokens').select('id').where('token_digest', '=', digest(token)).executeTakeFirstOrThrow();
-    const page = await get(t, asAdmin, `/apps/${app.clientId}`);
+    const page = await pageGet(t, asAdmin, `/apps/${app.clientId}`);
     expect(page.body).toContain('owner token for admin');
-    expect((await post(t, asAdmin, `/apps/${app.clientId}/tokens/${id}/revoke`)).statusCode).toBe(303);
+    expect((await pagePost(t, asAdmin, `/apps/${app.clientId}/tokens/${id}/revoke`)).statusCode).toBe(303);
     expect((await userinfo(token)).statusCode).toBe(401);
   });
 });
@@ -496,10 +499,10 @@ describe('authorized users', () => {
   it('the app page says how many people authorized the app', async () => {
     const { clientId } = await register(asOwner, { name: 'Popular' });
     const uuid = (await row(clientId))!.id;
-    expect(byId((await get(t, asOwner, `/apps/${clientId}`)).body, 'authorized-users')).toBe('0');
+    expect(byId((await pageGet(t, asOwner, `/apps/${clientId}`)).body, 'authorized-users')).toBe('0');
     await saveConsent(t.db, other.id, uuid, 'read', t.clock.now());
     await saveConsent(t.db, admin.id, uuid, 'read write', t.clock.now());
-    expect(byId((await get(t, asOwner, `/apps/${clientId}`)).body, 'authorized-users')).toBe('2');
+    expect(byId((await pageGet(t, asOwner, `/apps/${clientId}`)).body, 'authorized-users')).toBe('2');
   });
 
   it('counts a user who gave the app their password (a live grant, no consent) once, and no longer once it is revoked', async () => {
@@ -507,19 +510,14 @@ describe('authorized users', () => {
     const { clientId, secret } = await register(asAdmin, { name: 'Password app', grant_types: ['password', 'refresh_token'], redirect_uris: '' });
     const fan = await makeUser(t, { username: 'password-fan' });
     const grant = () =>
-      t.app.inject({
-        method: 'POST',
-        url: '/oauth/token',
-        payload: new URLSearchParams({ grant_type: 'password', username: fan.username, password: fan.password, scope: 'read' }).toString(),
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret!) },
-      });
+      clientPost(t.app, '/oauth/token', { grant_type: 'password', username: fan.username, password: fan.password, scope: 'read' }, { id: clientId, secret: secret! });
     const first = await grant();
     expect(first.statusCode).toBe(200);
     expect((await grant()).statusCode).toBe(200);
-    expect(byId((await get(t, asAdmin, `/apps/${clientId}`)).body, 'authorized-users')).toBe('1');
+    expect(byId((await pageGet(t, asAdmin, `/apps/${clientId}`)).body, 'authorized-users')).toBe('1');
     const uuid = (await row(clientId))!.id;
     await t.db.updateTable('grants').set({ revoked_at: t.clock.now() }).where('client_id', '=', uuid).execute();
-    expect(byId((await get(t, asAdmin, `/apps/${clientId}`)).body, 'authorized-users')).toBe('0');
+    expect(byId((await pageGet(t, asAdmin, `/apps/${clientId}`)).body, 'authorized-users')).toBe('0');
   });
 });
 
@@ -528,18 +526,18 @@ describe('deleting an app', () => {
     const { clientId, secret } = await register(asOwner, { name: 'Doomed', grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] });
     const uuid = (await row(clientId))!.id;
     const appToken = (await clientCredentials(clientId, secret!)).json().access_token as string;
-    const pat = byId((await post(t, asOwner, `/apps/${clientId}/tokens`, { scopes: 'read' })).body, 'personal-token')!;
+    const pat = byId((await pagePost(t, asOwner, `/apps/${clientId}/tokens`, { scopes: 'read' })).body, 'personal-token')!;
     expect((await userinfo(pat)).statusCode).toBe(200);
     await saveConsent(t.db, other.id, uuid, 'read', t.clock.now());
 
-    const confirm = await get(t, asOwner, `/apps/${clientId}/delete`);
+    const confirm = await pageGet(t, asOwner, `/apps/${clientId}/delete`);
     expect(confirm.statusCode).toBe(200);
     expect(confirm.body).toContain('id="delete-form"');
     expect(confirm.body).toContain('Every token it holds stops working');
     // Looking at the confirmation deleted nothing.
     expect(await row(clientId)).toBeDefined();
 
-    const r = await post(t, asOwner, `/apps/${clientId}/delete`);
+    const r = await pagePost(t, asOwner, `/apps/${clientId}/delete`);
     expect(r.statusCode).toBe(303);
     expect(r.headers.location).toBe('/apps');
     expect(await row(clientId)).toBeUndefined();
@@ -550,12 +548,12 @@ describe('deleting an app', () => {
     expect(appToken).toMatch(/^latch_at_/);
     expect((await t.db.selectFrom('access_tokens').select('id').where('token_digest', '=', digest(appToken)).execute())).toHaveLength(0);
     expect((await clientCredentials(clientId, secret!)).statusCode).toBe(401);
-    expect((await get(t, asOwner, `/apps/${clientId}`)).statusCode).toBe(404);
+    expect((await pageGet(t, asOwner, `/apps/${clientId}`)).statusCode).toBe(404);
   });
 
   it('needs the CSRF token of the delete form', async () => {
     const { clientId } = await register(asOwner, { name: 'Not doomed' });
-    const r = await post(t, asOwner, `/apps/${clientId}/delete`, { _csrf: asOwner.csrf(`/apps/${clientId}/secret`) });
+    const r = await pagePost(t, asOwner, `/apps/${clientId}/delete`, { _csrf: asOwner.csrf(`/apps/${clientId}/secret`) });
     expect(r.statusCode).toBe(403);
     expect(await row(clientId)).toBeDefined();
   });
@@ -563,12 +561,12 @@ describe('deleting an app', () => {
 
 describe('sign-up when LATCH_SIGNUP is closed (the default)', () => {
   it('the home and login pages do not offer it', async () => {
-    expect((await get(t, null, '/')).body).not.toContain('/signup');
-    expect((await get(t, null, '/login')).body).not.toContain('/signup');
+    expect((await pageGet(t, null, '/')).body).not.toContain('/signup');
+    expect((await pageGet(t, null, '/login')).body).not.toContain('/signup');
   });
 
   it('/signup does not exist', async () => {
-    expect((await get(t, null, '/signup')).statusCode).toBe(404);
+    expect((await pageGet(t, null, '/signup')).statusCode).toBe(404);
     const r = await t.app.inject({ method: 'POST', url: '/signup', payload: 'username=x&password=y', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(r.statusCode).toBe(404);
     expect(await t.db.selectFrom('users').select('id').where('username', '=', 'x').executeTakeFirst()).toBeUndefined();

@@ -6,7 +6,9 @@ import { createTestContext, type TestContext } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { byId, get, post, validApp } from './helpers.js';
+import { validApp } from './helpers.js';
+import { pageGet as get, pagePost as post } from '../helpers/forms.js';
+import { byId } from '../helpers/html.js';
 
 /** The transition table, and the rules the command line and the pages share through src/manage/. */
 let t: TestContext;

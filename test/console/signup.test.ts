@@ -1,18 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SIGNUP_POLICY } from '../../src/accounts/throttle.js';
 import { CSRF_COOKIE } from '../../src/web/csrf.js';
 import { SESSION_COOKIE } from '../../src/web/session.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
+import { withClock } from '../helpers/clock.js';
 import { makeUser } from '../helpers/fixtures.js';
-import { cookiesFrom, field } from '../pages/helpers.js';
-import { byId, encode } from './helpers.js';
+import { cookiesFrom, encode } from '../helpers/forms.js';
+import { byId, field } from '../helpers/html.js';
 
 /** LATCH_SIGNUP=open: anyone may create an account. */
-let t: TestContext;
-beforeAll(async () => {
-  t = await createTestContext({ LATCH_SIGNUP: 'open' });
-});
-afterAll(() => t.close());
+const t = useTestContext({ LATCH_SIGNUP: 'open' });
+/** Each test starts at TEST_EPOCH on a clock of its own, so moving time here never reaches another test. */
+const clock = withClock(t);
 
 let address = 0;
 /** Each test signs up from an address of its own, so the per-address throttle of one does not touch another. */
@@ -168,7 +167,7 @@ describe('throttling', () => {
     // Another address is not affected.
     expect((await submit(newAddress(), { username: 'elsewhere', password: 'a long enough passphrase' })).statusCode).toBe(303);
 
-    t.clock.advance(SIGNUP_POLICY.blockSeconds + 1);
+    clock.advance(SIGNUP_POLICY.blockSeconds + 1);
     const later = await submit(ip, { username: 'after-the-block', password: 'a long enough passphrase' });
     expect(later.statusCode).toBe(303);
   });
@@ -185,7 +184,7 @@ describe('throttling', () => {
     expect(created.length).toBeGreaterThan(0);
     expect(created.length).toBeLessThanOrEqual(SIGNUP_POLICY.freeAttempts);
     expect(results.filter((r) => r.statusCode === 303)).toHaveLength(created.length);
-    t.clock.advance(SIGNUP_POLICY.blockSeconds + 1);
+    clock.advance(SIGNUP_POLICY.blockSeconds + 1);
   });
 
   it('does not count sign-ups against anyone\'s sign-in throttle', async () => {

@@ -10,10 +10,13 @@ import { pruneExpired } from '../../src/store/prune.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { asAuth, post } from '../helpers/token.js';
-import { cookiesFrom, field, form } from '../pages/helpers.js';
+import { asAuth, clientPost as post, cookiesFrom, form } from '../helpers/forms.js';
+import { field } from '../helpers/html.js';
+import { TEST_EPOCH } from '../helpers/clock.js';
+import { ManualClock } from '../../src/clock.js';
 
 let t: TestContext;
+const clock = new ManualClock(TEST_EPOCH);
 let user: Awaited<ReturnType<typeof makeUser>>;
 let tv: Awaited<ReturnType<typeof makeClient>>;
 let cli: Awaited<ReturnType<typeof makeClient>>;
@@ -21,6 +24,8 @@ let alice: SignedIn;
 
 beforeAll(async () => {
   t = await createTestContext();
+  // These tests move one file-wide clock in order (codes age across the describe).
+  t.clock.use(clock);
   user = await makeUser(t);
   tv = await makeClient(t, { name: 'Living Room TV', redirectUris: [], grantTypes: ['device_code', 'refresh_token'] });
   cli = await makeClient(t, { name: 'Shell Tool', confidential: false, redirectUris: [], grantTypes: [DEVICE_CODE_GRANT_TYPE] });
@@ -109,9 +114,9 @@ describe('polling the token endpoint', () => {
     const { device_code } = await begin();
     const first = await poll(tv, device_code);
     expect([first.statusCode, first.json().error]).toEqual([400, 'authorization_pending']);
-    t.clock.advance(4);
+    clock.advance(4);
     expect((await poll(tv, device_code)).json().error).toBe('slow_down');
-    t.clock.advance(5);
+    clock.advance(5);
     expect((await poll(tv, device_code)).json().error).toBe('authorization_pending');
   });
 
@@ -124,7 +129,7 @@ describe('polling the token endpoint', () => {
     expect(r.json()).toMatchObject({ access_token: expect.stringMatching(/^latch_at_/), refresh_token: expect.stringMatching(/^latch_rt_/), token_type: 'Bearer', scope: 'read write' });
     const me = await t.app.inject({ url: '/oauth/userinfo', headers: { authorization: `Bearer ${r.json().access_token}` } });
     expect(me.json()).toMatchObject({ username: user.username });
-    t.clock.advance(5);
+    clock.advance(5);
     expect((await poll(tv, device_code)).json().error).toBe('invalid_grant');
     expect(await findConsentScope(t.db, user.id, tv.id)).toBe('read write');
   });
@@ -138,7 +143,7 @@ describe('polling the token endpoint', () => {
 
   it('after the lifetime: expired_token, and the code can no longer be entered', async () => {
     const { device_code, user_code } = await begin();
-    t.clock.advance(600);
+    clock.advance(600);
     expect((await poll(tv, device_code)).json().error).toBe('expired_token');
     const r = await t.app.inject({ method: 'POST', url: '/device', ...form({ _csrf: alice.csrf('/device'), user_code }), headers: { ...form({}).headers, cookie: alice.cookie } });
     expect(r.statusCode).toBe(400);
@@ -152,7 +157,7 @@ describe('polling the token endpoint', () => {
     expect((await poll(tv, device_code)).json().error).toBe('authorization_pending');
     await decide(user_code, 'allow');
     expect((await poll(cli, device_code)).json().error).toBe('invalid_grant');
-    t.clock.advance(5);
+    clock.advance(5);
     expect((await poll(tv, device_code)).statusCode).toBe(200);
   });
 
@@ -286,7 +291,7 @@ describe('housekeeping and logs', () => {
   it('prunes expired device codes in batches, keeping live ones', async () => {
     await t.db.deleteFrom('device_codes').execute();
     for (let i = 0; i < 5; i++) await begin();
-    t.clock.advance(601);
+    clock.advance(601);
     const live = await begin();
     const now = t.clock.now();
     const counts = await pruneExpired(t.db, now, now, 2);

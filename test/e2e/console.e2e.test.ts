@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, PROCESS_TEST_MS, runLatch, startServer, serverStore } from '../helpers/server.js';
+import { pkce } from '../helpers/pkce.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -29,7 +30,7 @@ async function startClientApp(issuer: string) {
     try {
       if (url.pathname === '/start') {
         const state = randomBytes(16).toString('base64url');
-        const verifier = randomBytes(32).toString('base64url');
+        const { verifier, challenge } = pkce();
         pending.set(state, verifier);
         const q = new URLSearchParams({
           response_type: 'code',
@@ -37,7 +38,7 @@ async function startClientApp(issuer: string) {
           redirect_uri: redirectUri(),
           scope: 'read',
           state,
-          code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+          code_challenge: challenge,
           code_challenge_method: 'S256',
         });
         res.writeHead(302, { location: `${issuer}/oauth/authorize?${q}` }).end();

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { ManualClock } from '../../src/clock.js';
 import { digest } from '../../src/crypto/secrets.js';
+import { withClock } from '../helpers/clock.js';
 import { testDatabase, type TestDatabase } from '../helpers/db.js';
 import { cli } from '../helpers/cli.js';
 
 let t: TestDatabase;
-const clock = new ManualClock();
+/** Each test starts at TEST_EPOCH on a clock of its own. */
+const clock = withClock();
 const run = (argv: string[], extra: { stdin?: string; env?: NodeJS.ProcessEnv } = {}) =>
   cli(argv, { clock, openDb: async () => ({ ...t, close: async () => {} }), ...extra });
 

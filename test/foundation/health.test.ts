@@ -1,15 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { ManualClock } from '../../src/clock.js';
 import { openPostgres } from '../../src/db/database.js';
-import { createTestContext, testConfig, type TestContext } from '../helpers/app.js';
+import { useTestContext, testConfig } from '../helpers/app.js';
 
 describe('health endpoints', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await createTestContext();
-  });
-  afterAll(() => t.close());
+  const t = useTestContext();
 
   it('GET /healthz answers 200 while the process lives', async () => {
     const r = await t.app.inject({ method: 'GET', url: '/healthz' });

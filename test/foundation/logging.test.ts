@@ -3,15 +3,14 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { loggerOptions, maskUrl } from '../../src/logger.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 
-let t: TestContext;
+const t = useTestContext();
 let app: FastifyInstance;
 let lines = '';
 
 beforeAll(async () => {
-  t = await createTestContext();
   const stream = new Writable({
     write(chunk, _enc, done) {
       lines += chunk.toString();
@@ -23,10 +22,7 @@ beforeAll(async () => {
     { logger: { ...(loggerOptions('trace') as object), stream } },
   );
 });
-afterAll(async () => {
-  await app.close();
-  await t.close();
-});
+afterAll(() => app.close()); // before the context closes: after-hooks run in reverse order
 
 describe('logs', () => {
   it('never carry passwords, client secrets, tokens, codes, Authorization headers or cookies', async () => {

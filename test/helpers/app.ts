@@ -1,14 +1,16 @@
 import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { ManualClock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import { AppClock } from './clock.js';
 import { testDatabase, type TestDatabase } from './db.js';
 
 export interface TestContext {
   app: FastifyInstance;
   db: TestDatabase['db'];
   handle: TestDatabase;
-  clock: ManualClock;
+  /** Still unless a test took its own clock (withClock in ./clock.ts). */
+  clock: AppClock;
   config: Config;
   close(): Promise<void>;
 }
@@ -22,11 +24,11 @@ export function testConfig(env: Record<string, string> = {}): Config {
   });
 }
 
-/** One app over one fresh database, for a whole test file (beforeAll/afterAll). */
+/** One app over one fresh database; close() it. Most files want useTestContext instead. */
 export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
   const handle = await testDatabase();
   const config = testConfig(env);
-  const clock = new ManualClock();
+  const clock = new AppClock();
   const app = await buildApp({ config, db: handle.db, clock, cookieSecret: 'test-cookie-secret-0123456789abcdef', pool: handle.pool }, { logger: false });
   await app.ready();
   return {
@@ -40,4 +42,20 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
       await handle.close();
     },
   };
+}
+
+/**
+ * One app over one fresh database for the enclosing file or describe: built before
+ * its first test, closed after its last. The returned object is filled in by then,
+ * so read it only inside hooks and tests.
+ */
+export function useTestContext(env: Record<string, string> = {}): TestContext {
+  const t = {} as TestContext;
+  beforeAll(async () => {
+    Object.assign(t, await createTestContext(env));
+  });
+  afterAll(async () => {
+    await t.close?.();
+  });
+  return t;
 }

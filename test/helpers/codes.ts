@@ -1,17 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { addSeconds } from '../../src/clock.js';
+import { addSeconds, type Clock } from '../../src/clock.js';
 import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
-import { s256 } from '../../src/oauth/pkce.js';
 import { insertCode } from '../../src/store/codes.js';
 import type { TestContext } from './app.js';
-
-export function newVerifier(): string {
-  return randomBytes(32).toString('base64url');
-}
+import { challengeOf } from './pkce.js';
 
 /** Stores an authorization code as the authorize endpoint would, and returns it. */
 export async function issueCode(
-  t: Pick<TestContext, 'db' | 'clock' | 'config'>,
+  t: Pick<TestContext, 'db' | 'config'> & { clock: Clock },
   input: { clientUuid: string; userId: string; redirectUri?: string | null; scope?: string; verifier?: string | null },
 ): Promise<string> {
   const code = newSecret(PREFIX.code);
@@ -22,7 +17,7 @@ export async function issueCode(
     user_id: input.userId,
     redirect_uri: input.redirectUri === undefined ? 'https://app.example/callback' : input.redirectUri,
     scope: input.scope ?? 'read',
-    code_challenge: input.verifier ? s256(input.verifier) : null,
+    code_challenge: input.verifier ? challengeOf(input.verifier) : null,
     code_challenge_method: input.verifier ? 'S256' : null,
     expires_at: addSeconds(now, t.config.codeTtl),
     created_at: now,

@@ -10,16 +10,20 @@ import { findLiveSession, insertSession } from '../../src/store/sessions.js';
 import { insertCode, type CodeSignIn } from '../../src/store/codes.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
-import { asAuth, post } from '../helpers/token.js';
-import { newVerifier } from '../helpers/codes.js';
+import { asAuth, clientPost as post } from '../helpers/forms.js';
+import { newVerifier } from '../helpers/pkce.js';
+import { TEST_EPOCH } from '../helpers/clock.js';
+import { ManualClock } from '../../src/clock.js';
 
 const ISSUER = 'https://id.example.com';
 const REDIRECT = 'https://app.example/callback';
 let t: TestContext;
+const clock = new ManualClock(TEST_EPOCH);
 let user: Awaited<ReturnType<typeof makeUser>>;
 
 beforeAll(async () => {
   t = await createTestContext({ LATCH_ISSUER: ISSUER, LATCH_SCOPES: 'read write', LATCH_DEFAULT_SCOPE: 'read', LATCH_ID_TOKEN_TTL: '600' });
+  t.clock.use(clock);
   user = await makeUser(t, { email: 'ada@example.com' });
 });
 afterAll(() => t.close());
@@ -164,7 +168,7 @@ describe('ID token on refresh (OIDC Core 12.2)', () => {
     const facts = signIn();
     const first = await exchange(client, 'openid profile', facts);
     const original = await verify(first.id_token, client);
-    t.clock.advance(300);
+    clock.advance(300);
     const second = await refresh(client, first.refresh_token);
     const renewed = await verify(second.id_token, client);
     expect(renewed).toEqual({

@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { BODY_LIMIT } from '../../src/web/body-limit.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
 /**
  * Random and hostile input at every endpoint: never a 5xx, never a crash, and
@@ -48,25 +49,18 @@ const known: string[] = ['code', 'token', 'S256', 'plain', 'read', 'read write',
 const value = () => fc.oneof(fc.string({ maxLength: 60 }), fc.string({ unit: 'binary', maxLength: 60 }), hostile, fc.constantFrom(...GRANTS), fc.constantFrom(...known));
 const paramsArb = () => fc.dictionary(fc.constantFrom(...PARAM_NAMES), value(), { maxKeys: 8 });
 
-let t: TestContext;
+const t = useTestContext();
 let goodBasic: string;
 let goodBearer: string;
 
 beforeAll(async () => {
-  t = await createTestContext();
   const client = await makeClient(t, { grantTypes: ['authorization_code', 'refresh_token', 'password', 'client_credentials', 'device_code'] });
   const user = await makeUser(t);
   goodBasic = basic(client.client_id, client.secret);
   known.push(client.client_id);
-  const r = await t.app.inject({
-    method: 'POST',
-    url: '/oauth/token',
-    headers: { authorization: goodBasic, 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams({ grant_type: 'password', username: user.username, password: user.password }).toString(),
-  });
+  const r = await clientPost(t.app, '/oauth/token', { grant_type: 'password', username: user.username, password: user.password }, asAuth(client));
   goodBearer = `Bearer ${r.json().access_token}`;
 });
-afterAll(() => t.close());
 
 const authorization = () =>
   fc.oneof(

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, addSeconds } from '../../src/clock.js';
-import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
+import { ManualClock } from '../../src/clock.js';
 import { openPostgres, type DatabaseHandle } from '../../src/db/database.js';
-import { s256 } from '../../src/oauth/pkce.js';
-import { insertCode } from '../../src/store/codes.js';
 import { testConfig } from '../helpers/app.js';
+import { issueCode } from '../helpers/codes.js';
 import { freshPostgresDatabase, requirePostgresServer } from '../helpers/db.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
+import { newVerifier } from '../helpers/pkce.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
 /** Two real latch processes on one PostgreSQL database must behave as one server. */
@@ -45,22 +44,11 @@ const token = async (server: RunningServer, body: Record<string, string>) => {
 const userinfo = async (server: RunningServer, accessToken: string) =>
   (await fetch(`${server.url}/oauth/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })).status;
 
-/** An authorization code with a PKCE challenge, stored as the authorize endpoint stores one. */
-async function issueCode(): Promise<{ code: string; verifier: string }> {
-  const code = newSecret(PREFIX.code);
-  const verifier = newSecret('v').replace(/[^A-Za-z0-9]/g, 'x');
-  await insertCode(direct.db, {
-    code_digest: digest(code),
-    client_id: client.id,
-    user_id: user.id,
-    redirect_uri: REDIRECT,
-    scope: 'read',
-    code_challenge: s256(verifier),
-    code_challenge_method: 'S256',
-    expires_at: addSeconds(new Date(), 60),
-    created_at: new Date(),
-  });
-  return { code, verifier };
+/** An authorization code with a PKCE challenge, stored as the authorize endpoint stores one (real time: the servers use it). */
+async function issueCodeNow(): Promise<{ code: string; verifier: string }> {
+  const verifier = newVerifier();
+  const ctx = { db: direct.db, clock: new ManualClock(Date.now()), config: testConfig() };
+  return { code: await issueCode(ctx, { clientUuid: client.id, userId: user.id, redirectUri: REDIRECT, scope: 'read', verifier }), verifier };
 }
 
 describe('two latch processes on one database', () => {
@@ -70,7 +58,7 @@ describe('two latch processes on one database', () => {
   });
 
   it('a code redeemed at one is spent at the other, and its replay there revokes what it produced', async () => {
-    const { code, verifier } = await issueCode();
+    const { code, verifier } = await issueCodeNow();
     const first = await token(a, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT });
     expect(first.status).toBe(200);
     expect(await userinfo(b, first.json.access_token!)).toBe(200);
@@ -83,7 +71,7 @@ describe('two latch processes on one database', () => {
 
   it('one code sent to both at once is redeemed exactly once', async () => {
     for (let round = 0; round < 5; round++) {
-      const { code, verifier } = await issueCode();
+      const { code, verifier } = await issueCodeNow();
       const body = { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT };
       const answers = await Promise.all([token(a, body), token(b, body), token(a, body), token(b, body)]);
       expect(answers.filter((r) => r.status === 200)).toHaveLength(1);

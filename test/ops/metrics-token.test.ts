@@ -1,15 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig, ConfigError } from '../../src/config.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 
 const TOKEN = 'metrics-scrape-token-0123456789';
 
 describe('LATCH_METRICS_TOKEN', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await createTestContext({ LATCH_METRICS_TOKEN: TOKEN });
-  });
-  afterAll(() => t.close());
+  const t = useTestContext({ LATCH_METRICS_TOKEN: TOKEN });
 
   it('when set, GET /metrics answers 401 without the token', async () => {
     const r = await t.app.inject({ method: 'GET', url: '/metrics' });

@@ -1,23 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { buildApp } from '../../src/app.js';
 import { ManualClock } from '../../src/clock.js';
 import { metrics } from '../../src/metrics.js';
-import { createTestContext, testConfig, type TestContext } from '../helpers/app.js';
+import { useTestContext, testConfig } from '../helpers/app.js';
 import { sample } from '../helpers/prometheus.js';
-import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
+import { makeClient, makeUser } from '../helpers/fixtures.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
 describe('GET /metrics', () => {
-  let t: TestContext;
+  const t = useTestContext();
   const scrape = async () => {
     const r = await t.app.inject({ method: 'GET', url: '/metrics' });
     expect(r.statusCode).toBe(200);
     return r.body;
   };
-  beforeAll(async () => {
-    t = await createTestContext();
-  });
-  afterAll(() => t.close());
 
   it('answers in the Prometheus text format', async () => {
     const r = await t.app.inject({ method: 'GET', url: '/metrics' });
@@ -55,13 +52,7 @@ describe('GET /metrics', () => {
   it('counts tokens issued by grant type and refresh token reuse, from real token requests', async () => {
     const client = await makeClient(t);
     const user = await makeUser(t);
-    const token = (body: Record<string, string>) =>
-      t.app.inject({
-        method: 'POST',
-        url: '/oauth/token',
-        headers: { authorization: basic(client.client_id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams(body).toString(),
-      });
+    const token = (body: Record<string, string>) => clientPost(t.app, '/oauth/token', body, asAuth(client));
     const read = async () => {
       const text = await scrape();
       return {

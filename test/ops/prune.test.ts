@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
-import { ManualClock, addSeconds } from '../../src/clock.js';
+import { addSeconds } from '../../src/clock.js';
 import { digest, newSecret, PREFIX } from '../../src/crypto/secrets.js';
 import { openPostgres } from '../../src/db/database.js';
 import { ATTEMPT_PRUNE_INTERVAL_SECONDS, PRUNE_RETENTION_SECONDS, startHousekeeping, startPruneTimer } from '../../src/housekeeping.js';
@@ -16,13 +16,15 @@ import { insertSession } from '../../src/store/sessions.js';
 import { revokeGrants } from '../../src/store/grants.js';
 import { testConfig } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
+import { withClock } from '../helpers/clock.js';
 import { testDatabase, type TestDatabase } from '../helpers/db.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 
 const DAY = 24 * 3600;
 let t: TestDatabase;
 const config = testConfig();
-const clock = new ManualClock();
+/** Each test starts at TEST_EPOCH on a clock of its own. */
+const clock = withClock();
 const ctx = () => ({ db: t.db, clock, config });
 
 beforeAll(async () => {

@@ -9,22 +9,22 @@ import { s256 } from '../../src/oauth/pkce.js';
 import { insertCode } from '../../src/store/codes.js';
 import { decideDevice } from '../../src/store/device-codes.js';
 import { DEVICE_CODE_GRANT_TYPE, normalizeUserCode } from '../../src/oauth/device.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
 /**
  * The token endpoint's common requests cost one database statement each once the
  * client is known (its row is cached briefly): that is what keeps latch near the
  * benchmark's limit. A change that adds round trips fails here.
  */
-let t: TestContext;
+const t = useTestContext();
 let app: FastifyInstance;
 let statements = 0;
 let client: Awaited<ReturnType<typeof makeClient>>;
 let user: Awaited<ReturnType<typeof makeUser>>;
 
 beforeAll(async () => {
-  t = await createTestContext();
   client = await makeClient(t);
   user = await makeUser(t);
   const counted: Kysely<Database> = t.db.withPlugin({
@@ -36,18 +36,9 @@ beforeAll(async () => {
   });
   app = await buildApp({ config: t.config, db: counted, clock: t.clock, cookieSecret: 'x'.repeat(32) }, { logger: false });
 });
-afterAll(async () => {
-  await app.close();
-  await t.close();
-});
+afterAll(() => app.close()); // before the context closes: after-hooks run in reverse order
 
-const post = (url: string, body: Record<string, string>) =>
-  app.inject({
-    method: 'POST',
-    url,
-    headers: { authorization: basic(client.client_id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams(body).toString(),
-  });
+const post = (url: string, body: Record<string, string>) => clientPost(app, url, body, asAuth(client));
 
 /**
  * Statements one request ran, just after a first request has put the client in

@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { securityHeaderOptions, securityHeaders } from '../../src/web/security-headers.js';
-import { createTestContext, testConfig, type TestContext } from '../helpers/app.js';
+import { useTestContext, testConfig } from '../helpers/app.js';
 
-let t: TestContext;
-beforeAll(async () => {
-  t = await createTestContext();
-});
-afterAll(() => t.close());
+const t = useTestContext();
 
 describe('security headers, computed once', () => {
   it('are what helmet sets for latch\'s options', () => {

@@ -1,17 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config.js';
 import { timeoutOptions } from '../../src/web/connection-limits.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext, type TestContext } from '../helpers/app.js';
 
 /** Generous: a busy machine may be slow, but a server without a bound never closes at all. */
 const GIVE_UP_MS = 20_000;
 
-async function listening(env: Record<string, string>): Promise<{ t: TestContext; port: number }> {
-  const t = await createTestContext(env);
+/** Starts `t`'s app on a free loopback port and returns the port. */
+async function listen(t: TestContext): Promise<number> {
   await t.app.listen({ host: '127.0.0.1', port: 0 });
-  return { t, port: (t.app.server.address() as AddressInfo).port };
+  return (t.app.server.address() as AddressInfo).port;
 }
 
 function open(port: number): Promise<Socket> {
@@ -45,12 +45,11 @@ function trickle(socket: Socket, chunk: string): () => void {
 }
 
 describe('a request that never finishes', () => {
-  let t: TestContext;
+  const t = useTestContext({ LATCH_REQUEST_TIMEOUT: '1' });
   let port: number;
   beforeAll(async () => {
-    ({ t, port } = await listening({ LATCH_REQUEST_TIMEOUT: '1' }));
+    port = await listen(t);
   });
-  afterAll(() => t.close());
 
   it('whose body trickles is closed (408) within the request timeout, while others are served', async () => {
     const socket = await open(port);
@@ -86,12 +85,11 @@ describe('a request that never finishes', () => {
 });
 
 describe('connections per address', () => {
-  let t: TestContext;
+  const t = useTestContext({ LATCH_MAX_CONNECTIONS_PER_ADDRESS: '3' });
   let port: number;
   beforeAll(async () => {
-    ({ t, port } = await listening({ LATCH_MAX_CONNECTIONS_PER_ADDRESS: '3' }));
+    port = await listen(t);
   });
-  afterAll(() => t.close());
 
   it('past the cap are closed at once; a freed slot serves again', async () => {
     const held = [await open(port), await open(port), await open(port)];

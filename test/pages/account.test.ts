@@ -1,18 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/secrets.js';
 import { mintForNewGrant } from '../../src/oauth/mint.js';
 import { saveConsent } from '../../src/store/consents.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs } from '../helpers/session.js';
-import { authorizeUrl, form } from './helpers.js';
+import { authorizeUrl } from './helpers.js';
+import { form } from '../helpers/forms.js';
 
 describe('GET /account/apps and the home page', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await createTestContext();
-  });
-  afterAll(() => t.close());
+  const t = useTestContext();
 
   it('sends a signed-out browser to the login page and back', async () => {
     const r = await t.app.inject({ method: 'GET', url: '/account/apps' });

@@ -1,27 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/secrets.js';
 import { decideClient } from '../../src/manage/clients/index.js';
 import { OPERATOR } from '../../src/manage/actor.js';
 import { OOB_URI } from '../../src/oauth/redirect-uris.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
-import { authorizeUrl, field, form, pkce } from './helpers.js';
+import { authorizeUrl } from './helpers.js';
+import { form } from '../helpers/forms.js';
+import { field } from '../helpers/html.js';
+import { pkce } from '../helpers/pkce.js';
 
 const CALLBACK = 'https://app.example/callback';
 const ISSUER = 'http://127.0.0.1:3000';
 
 describe('GET and POST /oauth/authorize', () => {
-  let t: TestContext;
+  const t = useTestContext({ LATCH_SCOPES: 'read write admin' });
   let user: Awaited<ReturnType<typeof makeUser>>;
   let session: SignedIn;
 
   beforeAll(async () => {
-    t = await createTestContext({ LATCH_SCOPES: 'read write admin' });
     user = await makeUser(t);
     session = await signedInAs(t, user.id);
   });
-  afterAll(() => t.close());
 
   const get = (params: Record<string, string>, cookie = session.cookie) =>
     t.app.inject({ method: 'GET', url: authorizeUrl(params), headers: { cookie } });

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { prefersHtml } from '../../src/web/error-handler.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { makeClient } from '../helpers/fixtures.js';
 import { authorizeUrl } from './helpers.js';
 
@@ -10,11 +10,7 @@ const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avi
 const backLink = (html: string) => /<a class="button" id="error-back" href="([^"]*)">([^<]*)<\/a>/.exec(html);
 
 describe('error pages', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await createTestContext();
-  });
-  afterAll(() => t.close());
+  const t = useTestContext();
 
   it('a browser asking for an unknown URL gets a styled HTML 404 with a way home', async () => {
     const r = await t.app.inject({ method: 'GET', url: '/no/such/page?x=1', headers: { accept: BROWSER } });

@@ -1,19 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { digest } from '../../src/crypto/secrets.js';
 import { THROTTLE_POLICY } from '../../src/accounts/throttle.js';
 import { safeReturnTo } from '../../src/web/pages.js';
-import { createTestContext, testConfig, type TestContext } from '../helpers/app.js';
+import { useTestContext, testConfig } from '../helpers/app.js';
+import { withClock } from '../helpers/clock.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs } from '../helpers/session.js';
-import { cookiesFrom, field, form } from './helpers.js';
+import { cookiesFrom, form } from '../helpers/forms.js';
+import { field } from '../helpers/html.js';
 
 describe('login, logout and the sign-in throttle', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await createTestContext();
-  });
-  afterAll(() => t.close());
+  const t = useTestContext();
+  /** Each test starts at TEST_EPOCH on a clock of its own, so moving time here never reaches another test. */
+  const clock = withClock(t);
 
   /** Loads the login page as a fresh browser: its cookies and the form's CSRF token. */
   async function loginPage(returnTo?: string, cookie = '') {
@@ -208,19 +208,19 @@ describe('login, logout and the sign-in throttle', () => {
       expect(blocked.body).toContain('<form id="login-form"');
       expect(blocked.body).toMatch(/try again in 30 seconds/);
 
-      t.clock.advance(P.firstBlockSeconds - 1);
+      clock.advance(P.firstBlockSeconds - 1);
       const stillBlocked = await submit({ username: user.username, password: user.password }, guesser);
       expect(stillBlocked.statusCode).toBe(429);
       expect(stillBlocked.headers['retry-after']).toBe('1');
 
       // A block served earns one more attempt; the one after it blocks twice as long.
-      t.clock.advance(1);
+      clock.advance(1);
       expect((await submit({ username: user.username, password: 'wrong again' }, guesser)).statusCode).toBe(401);
       const doubled = await submit({ username: user.username, password: user.password }, guesser);
       expect(doubled.statusCode).toBe(429);
       expect(doubled.headers['retry-after']).toBe(String(P.firstBlockSeconds * 2));
 
-      t.clock.advance(P.firstBlockSeconds * 2);
+      clock.advance(P.firstBlockSeconds * 2);
       expect((await submit({ username: user.username, password: user.password }, guesser)).statusCode).toBe(303);
       // A success clears this address's count on the account.
       const row = await t.db.selectFrom('login_attempts').selectAll().where('key', '=', `user:${user.username.toLowerCase()}|ip:${guesser}`).executeTakeFirst();
@@ -247,7 +247,7 @@ describe('login, logout and the sign-in throttle', () => {
         expect(Number(r.headers['retry-after'])).toBe(P.maxBlockSeconds);
       }
       expect((await submit({ username: user.username, password: user.password }, '198.18.2.1')).statusCode).toBe(303);
-      t.clock.advance(P.windowSeconds + 1);
+      clock.advance(P.windowSeconds + 1);
     });
 
     it('successes are not limited', async () => {
@@ -268,14 +268,14 @@ describe('login, logout and the sign-in throttle', () => {
       expect(blocked.statusCode).toBe(429);
       expect(Number(blocked.headers['retry-after'])).toBe(P.firstBlockSeconds);
       expect((await submit({ username: user.username, password: user.password }, '203.0.113.78')).statusCode).toBe(303);
-      t.clock.advance(P.firstBlockSeconds);
+      clock.advance(P.firstBlockSeconds);
     });
 
     it('forgets failures older than the window', async () => {
       const user = await makeUser(t);
       const ip = '192.0.2.100';
       for (let i = 0; i < P.accountFreeFailures; i++) await submit({ username: user.username, password: 'wrong password' }, ip);
-      t.clock.advance(P.windowSeconds + 1);
+      clock.advance(P.windowSeconds + 1);
       // A fresh window: this failure is the first, not one past the allowance.
       expect((await submit({ username: user.username, password: 'wrong password' }, ip)).statusCode).toBe(401);
       expect((await submit({ username: user.username, password: user.password }, ip)).statusCode).toBe(303);
@@ -303,7 +303,7 @@ describe('login, logout and the sign-in throttle', () => {
       expect(r.json().error).toBe('rate_limited');
       // And the login page sees the block the grant's attempt started.
       expect((await submit({ username: user.username, password: user.password }, ip)).statusCode).toBe(429);
-      t.clock.advance(P.firstBlockSeconds);
+      clock.advance(P.firstBlockSeconds);
       expect((await grant(user.password)).statusCode).toBe(200);
     });
   });

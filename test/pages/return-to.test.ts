@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { safeReturnTo } from '../../src/web/pages.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { makeUser } from '../helpers/fixtures.js';
 import { signedInAs } from '../helpers/session.js';
 
@@ -59,13 +59,11 @@ describe('return_to: one check on the value actually redirected to', () => {
   });
 
   describe('over HTTP, signed in', () => {
-    let t: TestContext;
+    const t = useTestContext({ LATCH_SIGNUP: 'open' });
     let cookie: string;
     beforeAll(async () => {
-      t = await createTestContext({ LATCH_SIGNUP: 'open' });
       cookie = (await signedInAs(t, (await makeUser(t)).id)).cookie;
     });
-    afterAll(() => t.close());
 
     for (const path of ['/login', '/signup']) {
       it(`GET ${path} never redirects off-site`, async () => {

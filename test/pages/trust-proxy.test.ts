@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { THROTTLE_POLICY } from '../../src/accounts/throttle.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
-import { makeClient } from '../helpers/fixtures.js';
-import { basic } from '../helpers/fixtures.js';
+import { useTestContext, type TestContext } from '../helpers/app.js';
+import { basic, makeClient } from '../helpers/fixtures.js';
 
 /** Failed password-grant sign-ins from one forwarded address, each for a new account. */
 async function failFrom(t: TestContext, client: { client_id: string; secret: string }, forwardedFor: string, n: number, tag: string) {
@@ -21,19 +20,13 @@ async function failFrom(t: TestContext, client: { client_id: string; secret: str
 }
 
 describe('LATCH_TRUST_PROXY and per-address throttling', () => {
-  let behindProxy: TestContext;
-  let direct: TestContext;
+  const behindProxy = useTestContext({ LATCH_TRUST_PROXY: '127.0.0.1' });
+  const direct = useTestContext();
   let clientA: Awaited<ReturnType<typeof makeClient>>;
   let clientB: Awaited<ReturnType<typeof makeClient>>;
   beforeAll(async () => {
-    behindProxy = await createTestContext({ LATCH_TRUST_PROXY: '127.0.0.1' });
-    direct = await createTestContext();
     clientA = await makeClient(behindProxy, { grantTypes: ['password'] });
     clientB = await makeClient(direct, { grantTypes: ['password'] });
-  });
-  afterAll(async () => {
-    await behindProxy.close();
-    await direct.close();
   });
 
   it('counts failures per forwarded client address when the proxy is trusted', async () => {

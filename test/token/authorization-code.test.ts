@@ -1,24 +1,26 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestContext } from '../helpers/app.js';
+import { withClock } from '../helpers/clock.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
-import { issueCode, newVerifier } from '../helpers/codes.js';
-import { asAuth, post } from '../helpers/token.js';
+import { issueCode } from '../helpers/codes.js';
 import { digest } from '../../src/crypto/secrets.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
+import { newVerifier } from '../helpers/pkce.js';
 
-let t: TestContext;
+const t = useTestContext();
+/** Each test starts at TEST_EPOCH on a clock of its own, so moving time here never reaches another test. */
+const clock = withClock(t);
 let user: Awaited<ReturnType<typeof makeUser>>;
 let app: Awaited<ReturnType<typeof makeClient>>;
 let pub: Awaited<ReturnType<typeof makeClient>>;
 
 beforeAll(async () => {
-  t = await createTestContext();
   user = await makeUser(t);
   app = await makeClient(t, { grantTypes: ['authorization_code', 'refresh_token'], accessTokenTtl: 1209600 });
   pub = await makeClient(t, { confidential: false, redirectUris: ['com.example.app:/cb'], grantTypes: ['authorization_code', 'refresh_token'] });
 });
-afterAll(() => t.close());
 
-const exchange = (params: Record<string, string>, client = app) => post(t.app, '/oauth/token', { grant_type: 'authorization_code', ...params }, asAuth(client));
+const exchange = (params: Record<string, string>, client = app) => clientPost(t.app, '/oauth/token', { grant_type: 'authorization_code', ...params }, asAuth(client));
 
 describe('authorization_code grant', () => {
   it('exchanges a code for a token pair with the client\'s lifetime, created_at and no-store headers', async () => {
@@ -61,7 +63,7 @@ describe('authorization_code grant', () => {
 
   it('refuses an expired code (clock moved past LATCH_CODE_TTL)', async () => {
     const code = await issueCode(t, { clientUuid: app.id, userId: user.id });
-    t.clock.advance(t.config.codeTtl);
+    clock.advance(t.config.codeTtl);
     const r = await exchange({ code, redirect_uri: 'https://app.example/callback' });
     expect(r.statusCode).toBe(400);
     expect(r.json().error).toBe('invalid_grant');
@@ -77,7 +79,7 @@ describe('authorization_code grant', () => {
     expect(second.json().error).toBe('invalid_grant');
     const after = await t.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${first.access_token}` } });
     expect(after.statusCode).toBe(401);
-    const refresh = await post(t.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: first.refresh_token }, asAuth(app));
+    const refresh = await clientPost(t.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: first.refresh_token }, asAuth(app));
     expect(refresh.json().error).toBe('invalid_grant');
   });
 

@@ -1,20 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createTestContext, useTestContext } from '../helpers/app.js';
 import { basic, makeClient } from '../helpers/fixtures.js';
 import { decideClient } from '../../src/manage/clients/index.js';
 import { OPERATOR } from '../../src/manage/actor.js';
 import { deleteClient } from '../../src/store/clients.js';
 
-let t: TestContext;
+const t = useTestContext();
 let client: Awaited<ReturnType<typeof makeClient>>;
 let pub: Awaited<ReturnType<typeof makeClient>>;
 
 beforeAll(async () => {
-  t = await createTestContext();
   client = await makeClient(t, { grantTypes: ['client_credentials'] });
   pub = await makeClient(t, { confidential: false, grantTypes: ['authorization_code', 'refresh_token'] });
 });
-afterAll(() => t.close());
 
 const token = (payload: Record<string, string>, headers: Record<string, string> = {}) =>
   t.app.inject({ method: 'POST', url: '/oauth/token', payload: new URLSearchParams(payload).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { hasDuplicateKeys } from '../../src/web/json-body.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { makeClient } from '../helpers/fixtures.js';
 
 const dup = (text: string) => hasDuplicateKeys(text, JSON.parse(text));
@@ -25,13 +25,11 @@ describe('JSON bodies with a repeated member name', () => {
   });
 
   describe('at the token endpoint', () => {
-    let t: TestContext;
+    const t = useTestContext();
     let client: Awaited<ReturnType<typeof makeClient>>;
     beforeAll(async () => {
-      t = await createTestContext();
       client = await makeClient(t, { grantTypes: ['client_credentials'] });
     });
-    afterAll(() => t.close());
 
     const postJson = (payload: string) =>
       t.app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/json' }, payload });

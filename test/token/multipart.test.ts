@@ -1,20 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { makeClient } from '../helpers/fixtures.js';
 
 /** Token requests as `curl -F` sends them: a real multipart body, built by FormData, over a real connection. */
-let t: TestContext;
+const t = useTestContext();
 let base: string;
 let client: Awaited<ReturnType<typeof makeClient>>;
 
 beforeAll(async () => {
-  t = await createTestContext();
   client = await makeClient(t, { grantTypes: ['client_credentials'] });
   await t.app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
 });
-afterAll(() => t.close());
 
 function formData(fields: [string, string | Blob][]): FormData {
   const f = new FormData();

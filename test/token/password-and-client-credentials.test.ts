@@ -1,20 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestContext } from '../helpers/app.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
-import { asAuth, post } from '../helpers/token.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
-let t: TestContext;
+const t = useTestContext();
 let user: Awaited<ReturnType<typeof makeUser>>;
 let first: Awaited<ReturnType<typeof makeClient>>;
 
 beforeAll(async () => {
-  t = await createTestContext();
   user = await makeUser(t, { email: 'u@example.com' });
   first = await makeClient(t, { grantTypes: ['password', 'refresh_token', 'client_credentials'], scopes: ['read', 'write'] });
 });
-afterAll(() => t.close());
 
-const token = (params: Record<string, string>, c: { client_id: string; secret: string | null } = first) => post(t.app, '/oauth/token', params, asAuth(c));
+const token = (params: Record<string, string>, c: { client_id: string; secret: string | null } = first) => clientPost(t.app, '/oauth/token', params, asAuth(c));
 
 describe('password grant (the Breakout seed)', () => {
   it('returns access and refresh tokens for the right password, usable at /me', async () => {
@@ -61,7 +59,7 @@ describe('client_credentials grant (the Mastodon seed\'s app token)', () => {
     const body = r.json();
     expect(body.refresh_token).toBeUndefined();
     expect(body.scope).toBe('write');
-    const introspected = await post(t.app, '/oauth/introspect', { token: body.access_token }, asAuth(first));
+    const introspected = await clientPost(t.app, '/oauth/introspect', { token: body.access_token }, asAuth(first));
     expect(introspected.json()).toMatchObject({ active: true, client_id: first.client_id, scope: 'write' });
     expect(introspected.json().sub).toBeUndefined();
     const me = await t.app.inject({ method: 'GET', url: '/oauth/userinfo', headers: { authorization: `Bearer ${body.access_token}` } });

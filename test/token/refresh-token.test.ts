@@ -1,32 +1,40 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestContext, type TestContext } from '../helpers/app.js';
+import { withClock } from '../helpers/clock.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
-import { asAuth, post } from '../helpers/token.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 import { digest } from '../../src/crypto/secrets.js';
 
-let t: TestContext;
-let user: Awaited<ReturnType<typeof makeUser>>;
-let app: Awaited<ReturnType<typeof makeClient>>;
+type User = Awaited<ReturnType<typeof makeUser>>;
+type Client = Awaited<ReturnType<typeof makeClient>>;
 
-async function setup(env: Record<string, string> = {}) {
-  const ctx = await createTestContext(env);
-  const u = await makeUser(ctx);
-  const c = await makeClient(ctx, { grantTypes: ['password', 'refresh_token'], refreshTokenTtl: 3600 });
-  return { ctx, u, c };
+/** A context with a user and a password client whose refresh tokens live an hour. */
+function useRefreshContext(env: Record<string, string> = {}) {
+  const ctx = useTestContext(env);
+  const g = { ctx, u: undefined as unknown as User, c: undefined as unknown as Client };
+  beforeAll(async () => {
+    g.u = await makeUser(ctx);
+    g.c = await makeClient(ctx, { grantTypes: ['password', 'refresh_token'], refreshTokenTtl: 3600 });
+  });
+  return g;
 }
 
-beforeAll(async () => {
-  ({ ctx: t, u: user, c: app } = await setup());
+const main = useRefreshContext();
+const t: TestContext = main.ctx;
+const clock = withClock(t);
+let user: User;
+let app: Client;
+beforeAll(() => {
+  ({ u: user, c: app } = main);
 });
-afterAll(() => t.close());
 
 async function login(ctx = t, u = user, c = app, scope = 'read write') {
-  const r = await post(ctx.app, '/oauth/token', { grant_type: 'password', username: u.username, password: u.password, scope }, asAuth(c));
+  const r = await clientPost(ctx.app, '/oauth/token', { grant_type: 'password', username: u.username, password: u.password, scope }, asAuth(c));
   expect(r.statusCode).toBe(200);
   return r.json() as { access_token: string; refresh_token: string; scope: string };
 }
 const refresh = (token: string, extra: Record<string, string> = {}, ctx = t, c = app) =>
-  post(ctx.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: token, ...extra }, asAuth(c));
+  clientPost(ctx.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: token, ...extra }, asAuth(c));
 const me = (token: string, ctx = t) => ctx.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${token}` } });
 
 describe('refresh_token grant', () => {
@@ -68,7 +76,7 @@ describe('refresh_token grant', () => {
 
   it('refuses an expired refresh token (injected clock)', async () => {
     const first = await login();
-    t.clock.advance(3600);
+    clock.advance(3600);
     const r = await refresh(first.refresh_token);
     expect(r.json().error).toBe('invalid_grant');
   });
@@ -92,24 +100,24 @@ describe('refresh_token grant', () => {
 
   it('keeps the family: the successor has the grant, user and scope, is linked from the retired token, and the retired access token ends', async () => {
     const first = await login();
-    t.clock.advance(5);
+    clock.advance(5);
     const second = (await refresh(first.refresh_token)).json();
     const row = (token: string) => t.db.selectFrom('refresh_tokens').selectAll().where('token_digest', '=', digest(token)).executeTakeFirstOrThrow();
     const old = await row(first.refresh_token);
-    expect(old).toMatchObject({ rotated_at: t.clock.now(), revoked_at: null, replaced_by: digest(second.refresh_token) });
+    expect(old).toMatchObject({ rotated_at: clock.now(), revoked_at: null, replaced_by: digest(second.refresh_token) });
     expect(await row(second.refresh_token)).toMatchObject({
       grant_id: old.grant_id,
       client_id: app.id,
       user_id: user.id,
       access_token_digest: digest(second.access_token),
       scope: 'read write',
-      expires_at: new Date(t.clock.now().getTime() + 3600 * 1000),
+      expires_at: new Date(clock.now().getTime() + 3600 * 1000),
       rotated_at: null,
       revoked_at: null,
       replaced_by: null,
     });
     const access = (token: string) => t.db.selectFrom('access_tokens').selectAll().where('token_digest', '=', digest(token)).executeTakeFirstOrThrow();
-    expect((await access(first.access_token)).revoked_at).toEqual(t.clock.now());
+    expect((await access(first.access_token)).revoked_at).toEqual(clock.now());
     expect(await access(second.access_token)).toMatchObject({ grant_id: old.grant_id, user_id: user.id, scope: 'read write', kind: 'bearer', revoked_at: null });
   });
 
@@ -125,22 +133,19 @@ describe('refresh_token grant', () => {
     expect((await refresh(first.refresh_token, {}, t, other)).statusCode).toBe(400);
     expect((await refresh(first.refresh_token, { scope: 'read write admin' })).statusCode).toBe(400);
     expect(await rows()).toEqual(before);
-    t.clock.advance(3600);
+    clock.advance(3600);
     expect((await refresh(first.refresh_token)).statusCode).toBe(400);
     expect(await rows()).toEqual(before);
   });
 
   describe('with LATCH_REFRESH_REUSE_GRACE', () => {
-    let g: Awaited<ReturnType<typeof setup>>;
-    beforeAll(async () => {
-      g = await setup({ LATCH_REFRESH_REUSE_GRACE: '30' });
-    });
-    afterAll(() => g.ctx.close());
+    const g = useRefreshContext({ LATCH_REFRESH_REUSE_GRACE: '30' });
+    const graceClock = withClock(g.ctx);
 
     it('rotates a just-retired token once more within the window and retires the pair it produced first', async () => {
       const first = await login(g.ctx, g.u, g.c);
       const lost = (await refresh(first.refresh_token, {}, g.ctx, g.c)).json();
-      g.ctx.clock.advance(10);
+      graceClock.advance(10);
       const retry = await refresh(first.refresh_token, {}, g.ctx, g.c);
       expect(retry.statusCode).toBe(200);
       const fresh = retry.json();
@@ -167,7 +172,7 @@ describe('refresh_token grant', () => {
     it('treats a retry after the window as reuse and revokes the family', async () => {
       const first = await login(g.ctx, g.u, g.c);
       const next = (await refresh(first.refresh_token, {}, g.ctx, g.c)).json();
-      g.ctx.clock.advance(31);
+      graceClock.advance(31);
       expect((await refresh(first.refresh_token, {}, g.ctx, g.c)).statusCode).toBe(400);
       expect((await me(next.access_token, g.ctx)).statusCode).toBe(401);
     });

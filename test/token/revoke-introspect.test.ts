@@ -1,32 +1,33 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestContext } from '../helpers/app.js';
+import { withClock } from '../helpers/clock.js';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
-import { asAuth, post } from '../helpers/token.js';
 import { digest } from '../../src/crypto/secrets.js';
 import { createTestToken } from '../../src/manage/clients/index.js';
 import { OPERATOR } from '../../src/manage/actor.js';
+import { asAuth, clientPost } from '../helpers/forms.js';
 
-let t: TestContext;
+const t = useTestContext();
+/** Each test starts at TEST_EPOCH on a clock of its own, so moving time here never reaches another test. */
+const clock = withClock(t);
 let user: Awaited<ReturnType<typeof makeUser>>;
 let app: Awaited<ReturnType<typeof makeClient>>;
 let other: Awaited<ReturnType<typeof makeClient>>;
 let resourceServer: Awaited<ReturnType<typeof makeClient>>;
 
 beforeAll(async () => {
-  t = await createTestContext();
   user = await makeUser(t);
   app = await makeClient(t, { grantTypes: ['password', 'refresh_token', 'client_credentials'] });
   other = await makeClient(t, { grantTypes: ['password', 'refresh_token'] });
   resourceServer = await makeClient(t, { grantTypes: ['client_credentials'], mayIntrospect: true });
 });
-afterAll(() => t.close());
 
 async function pair(c = app) {
-  const r = await post(t.app, '/oauth/token', { grant_type: 'password', username: user.username, password: user.password }, asAuth(c));
+  const r = await clientPost(t.app, '/oauth/token', { grant_type: 'password', username: user.username, password: user.password }, asAuth(c));
   return r.json() as { access_token: string; refresh_token: string };
 }
-const revoke = (params: Record<string, string>, c: { client_id: string; secret: string | null } = app) => post(t.app, '/oauth/revoke', params, asAuth(c));
-const introspect = (token: string, c: { client_id: string; secret: string | null } = resourceServer) => post(t.app, '/oauth/introspect', { token }, asAuth(c));
+const revoke = (params: Record<string, string>, c: { client_id: string; secret: string | null } = app) => clientPost(t.app, '/oauth/revoke', params, asAuth(c));
+const introspect = (token: string, c: { client_id: string; secret: string | null } = resourceServer) => clientPost(t.app, '/oauth/introspect', { token }, asAuth(c));
 const me = (token: string) => t.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${token}` } });
 
 describe('POST /oauth/revoke (RFC 7009)', () => {
@@ -41,13 +42,13 @@ describe('POST /oauth/revoke (RFC 7009)', () => {
     expect(r.statusCode).toBe(200);
     expect(r.json()).toEqual({});
     expect((await me(p.access_token)).statusCode).toBe(401);
-    const refreshed = await post(t.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: p.refresh_token }, asAuth(app));
+    const refreshed = await clientPost(t.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: p.refresh_token }, asAuth(app));
     expect(refreshed.json().error).toBe('invalid_grant');
   });
 
   it('revoking a refresh token ends its whole family', async () => {
     const p = await pair();
-    const rotated = (await post(t.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: p.refresh_token }, asAuth(app))).json();
+    const rotated = (await clientPost(t.app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: p.refresh_token }, asAuth(app))).json();
     await revoke({ token: rotated.refresh_token });
     expect((await me(rotated.access_token)).statusCode).toBe(401);
     const { grant_id } = await t.db.selectFrom('refresh_tokens').select('grant_id').where('token_digest', '=', digest(rotated.refresh_token)).executeTakeFirstOrThrow();
@@ -111,7 +112,7 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
 
   it('describes a refresh token too', async () => {
     const p = await pair();
-    const r = await post(t.app, '/oauth/introspect', { token: p.refresh_token, token_type_hint: 'refresh_token' }, asAuth(resourceServer));
+    const r = await clientPost(t.app, '/oauth/introspect', { token: p.refresh_token, token_type_hint: 'refresh_token' }, asAuth(resourceServer));
     expect(r.json()).toMatchObject({ active: true, token_type: 'refresh_token', username: user.username });
   });
 
@@ -122,7 +123,7 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
     expect((await introspect(revoked.refresh_token)).json()).toEqual({ active: false });
     expect((await introspect('garbage')).json()).toEqual({ active: false });
     const expiring = await pair();
-    t.clock.advance(7200);
+    clock.advance(7200);
     expect((await introspect(expiring.access_token)).json()).toEqual({ active: false });
   });
 
@@ -149,7 +150,7 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
     const anon = await t.app.inject({ method: 'POST', url: '/oauth/introspect', payload: { token: p.access_token } });
     expect(anon.statusCode).toBe(401);
     const pub = await makeClient(t, { confidential: false, grantTypes: ['authorization_code'] });
-    const r = await post(t.app, '/oauth/introspect', { token: p.access_token }, asAuth(pub));
+    const r = await clientPost(t.app, '/oauth/introspect', { token: p.access_token }, asAuth(pub));
     expect(r.statusCode).toBe(401);
     expect(r.json().error).toBe('invalid_client');
   });
@@ -163,7 +164,7 @@ describe('tokens of an application that is not active', () => {
     await t.db.updateTable('clients').set({ status }).where('id', '=', c.id).execute();
     expect((await introspect(p.access_token)).json()).toEqual({ active: false });
     expect((await introspect(p.refresh_token)).json()).toEqual({ active: false });
-    const hinted = await post(t.app, '/oauth/introspect', { token: p.refresh_token, token_type_hint: 'refresh_token' }, asAuth(resourceServer));
+    const hinted = await clientPost(t.app, '/oauth/introspect', { token: p.refresh_token, token_type_hint: 'refresh_token' }, asAuth(resourceServer));
     expect(hinted.json()).toEqual({ active: false });
     expect((await me(p.access_token)).statusCode).toBe(401);
 

@@ -1,22 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { countedAddress } from '../../src/accounts/address.js';
 import { passwordChecks } from '../../src/accounts/hashing-limiter.js';
 import { THROTTLE_POLICY } from '../../src/accounts/throttle.js';
 import { addSeconds } from '../../src/clock.js';
 import { metrics } from '../../src/metrics.js';
 import { countAttempt, isRefused } from '../../src/store/login-attempts.js';
-import { createTestContext, type TestContext } from '../helpers/app.js';
+import { useTestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
-import { cookiesFrom, field, form } from '../pages/helpers.js';
+import { cookiesFrom, form } from '../helpers/forms.js';
+import { field } from '../helpers/html.js';
 
 /** Concurrent sign-ins, as a burst of real requests through the app. */
-let t: TestContext;
+const t = useTestContext();
 let client: Awaited<ReturnType<typeof makeClient>>;
 beforeAll(async () => {
-  t = await createTestContext();
   client = await makeClient(t, { grantTypes: ['password'] });
 });
-afterAll(() => t.close());
 
 let net = 0;
 /** Each test guesses from addresses of its own. */
