@@ -43,7 +43,8 @@ function inTerminal(command: string, env: NodeJS.ProcessEnv, steps: { waitFor: s
       child.kill('SIGKILL');
       reject(new Error(`"${command}" in a terminal did not finish within ${PROCESS_READY_MS / 1000} s; it printed:\n${output || '(nothing)'}`));
     }, PROCESS_READY_MS);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': only then has everything the terminal printed been read.
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, output });
     });
@@ -208,7 +209,7 @@ describe('the start hint', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'latch-tty-'));
     dirs.push(dataDir);
     // Ctrl-C once the hint is out: the terminal sends SIGINT and the server stops cleanly.
-    const r = await inTerminal('node dist/src/server.js', { LATCH_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0' }, [
+    const r = await inTerminal('exec node dist/src/server.js', { LATCH_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0' }, [
       { waitFor: /--redirect-uri http:\/\/127\.0\.0\.1:8080\/callback\r?\n/, type: '\u0003' },
     ]);
     // The shell `script` starts gets the Ctrl-C as well, so its exit code says little: the server's last line does.
