@@ -20,6 +20,7 @@ export const CLAIMS_SUPPORTED = [
   'nonce',
   'at_hash',
   'sid',
+  'amr',
   'preferred_username',
   'name',
   'email',
@@ -31,7 +32,7 @@ export function openidConfiguration(config: Config) {
   const shared = serverMetadata(config);
   return {
     ...shared,
-    end_session_endpoint: `${config.issuer}/oauth/logout`,
+    // end_session_endpoint comes with RP-Initiated Logout (/oauth/logout), not built yet.
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [...SIGNING_ALGS],
     claims_supported: CLAIMS_SUPPORTED,

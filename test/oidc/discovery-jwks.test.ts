@@ -61,11 +61,10 @@ describe('discovery documents', () => {
     expect({ ...doc, grant_types_supported: [...doc.grant_types_supported].sort() }).toEqual({
       ...shared,
       grant_types_supported: [...shared.grant_types_supported].sort(),
-      end_session_endpoint: `${issuer}/oauth/logout`,
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'],
       claims_supported: [
-        'iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid',
+        'iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid', 'amr',
         'preferred_username', 'name', 'email', 'email_verified',
       ],
       prompt_values_supported: ['none', 'login', 'consent'],
