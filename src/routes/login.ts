@@ -22,9 +22,11 @@ const FAILED = 'The username or password is incorrect.';
 
 export const loginRoutes: FastifyPluginAsync = async (app) => {
   app.get(LOGIN_PATH, { config: { page: true } }, async (request, reply) => {
-    const returnTo = safeReturnTo((request.query as Record<string, unknown>).return_to);
-    if (await loadSession(request)) return reply.redirect(returnTo, 302);
-    return showLogin(request, reply, { returnTo });
+    const query = request.query as Record<string, unknown>;
+    const returnTo = safeReturnTo(query.return_to);
+    // reauth=1 (prompt=login, max_age): the form even for a signed-in user, whose sign-in starts a new session.
+    if (query.reauth !== '1' && (await loadSession(request))) return reply.redirect(returnTo, 302);
+    return showLogin(request, reply, { returnTo, username: loginHint(query.login_hint) });
   });
 
   app.post(LOGIN_PATH, { config: { page: true } }, async (request, reply) => {
@@ -60,6 +62,9 @@ export const loginRoutes: FastifyPluginAsync = async (app) => {
     return reply.redirect('/', 303);
   });
 };
+
+/** OIDC login_hint: prefills the username when it could be one. */
+const loginHint = (value: unknown): string | undefined => (typeof value === 'string' && value.length <= 256 ? value : undefined);
 
 async function showLogin(
   request: FastifyRequest,
