@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { OAuthError } from '../oauth/errors.js';
+import { MAX_LOGIN_HINT_LENGTH } from '../oauth/authorize/checks/login-hint.js';
 import { verifySignIn } from '../accounts/sign-in.js';
 import { recordAudit } from '../audit/record.js';
 import { auditContext } from '../web/audit-context.js';
@@ -64,7 +65,7 @@ export const loginRoutes: FastifyPluginAsync = async (app) => {
 };
 
 /** OIDC login_hint: prefills the username when it could be one. */
-const loginHint = (value: unknown): string | undefined => (typeof value === 'string' && value.length <= 256 ? value : undefined);
+const loginHint = (value: unknown): string | undefined => (typeof value === 'string' && value.length <= MAX_LOGIN_HINT_LENGTH ? value : undefined);
 
 async function showLogin(
   request: FastifyRequest,

@@ -1,19 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { startCallbackServer } from '../helpers/callback.js';
 import { CHROMIUM_ARGS, freePort, latchJson, PROCESS_TEST_MS, serverStore, startServer, type RunningServer, type ServerStore } from '../helpers/server.js';
-
-/** The relying party's redirect target: a tiny local page. */
-async function startCallbackServer(): Promise<{ server: Server; port: number }> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>callback</title><p id="callback">received</p>');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as AddressInfo).port };
-}
 
 describe('openid-client 6 as a relying party against the real server', () => {
   let store: ServerStore | undefined;
@@ -54,7 +44,7 @@ describe('openid-client 6 as a relying party against the real server', () => {
       const { code } = await server.stop('SIGTERM');
       expect(code).toBe(0);
     }
-    await new Promise<void>((resolve) => (callback ? callback.server.close(() => resolve()) : resolve()));
+    await callback?.close();
     await store?.dispose();
   });
 
