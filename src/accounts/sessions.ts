@@ -16,6 +16,10 @@ export interface Session {
   isAdmin: boolean;
   /** Signs this session's CSRF tokens (src/web/csrf.ts). */
   csrfSecret: string;
+  /** The public session id, and when and how the user authenticated: what ID tokens state. */
+  sid: string;
+  authTime: Date;
+  amr: string[];
 }
 
 /** The live session with this id, or null when it is unknown or expired. Ids are stored only as digests. */
@@ -29,6 +33,9 @@ export async function findSession(db: Executor, id: string, now: Date): Promise<
     email: row.email,
     isAdmin: row.is_admin,
     csrfSecret: row.csrf_secret,
+    sid: row.sid,
+    authTime: row.auth_time,
+    amr: row.amr,
   };
 }
 

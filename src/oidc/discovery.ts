@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { serverMetadata } from '../oauth/metadata.js';
 import { SIGNING_ALGS } from './keys.js';
+import { PROMPT_VALUES } from '../oauth/authorize/checks/prompt.js';
 
 /**
  * Whether `/.well-known/openid-configuration` is served. The one switch: turn
@@ -36,6 +37,6 @@ export function openidConfiguration(config: Config) {
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [...SIGNING_ALGS],
     claims_supported: CLAIMS_SUPPORTED,
-    prompt_values_supported: ['none', 'login', 'consent'],
+    prompt_values_supported: [...PROMPT_VALUES],
   };
 }

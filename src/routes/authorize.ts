@@ -42,7 +42,7 @@ const asParams = (value: unknown): Record<string, unknown> =>
 
 async function respond(request: FastifyRequest, reply: FastifyReply, params: Record<string, unknown>, decision: ConsentDecision | undefined) {
   const session = await loadSession(request);
-  const outcome: AuthorizationOutcome = await authorize(request.server.deps, params, session?.userId ?? null, decision, auditContext(request));
+  const outcome: AuthorizationOutcome = await authorize(request.server.deps, params, session, decision, auditContext(request));
   // RFC 9700 §4.12: a POST must not be replayed to the client by a 307.
   const status = request.method === 'POST' ? 303 : 302;
   switch (outcome.kind) {
@@ -50,7 +50,10 @@ async function respond(request: FastifyRequest, reply: FastifyReply, params: Rec
       return reply.header('cache-control', 'no-store').redirect(outcome.location, status);
     case 'login': {
       const returnTo = `${AUTHORIZE_PATH}?${new URLSearchParams(outcome.params as Record<string, string>)}`;
-      return reply.redirect(`/login?return_to=${encodeURIComponent(returnTo)}`, status);
+      const login = new URLSearchParams({ return_to: returnTo });
+      if (outcome.reauth) login.set('reauth', '1');
+      if (outcome.loginHint) login.set('login_hint', outcome.loginHint);
+      return reply.redirect(`/login?${login}`, status);
     }
     case 'oob':
       return renderPage(reply, 'oob', {

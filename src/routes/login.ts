@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { OAuthError } from '../oauth/errors.js';
+import { MAX_LOGIN_HINT_LENGTH } from '../oauth/authorize/checks/login-hint.js';
 import { verifySignIn } from '../accounts/sign-in.js';
 import { recordAudit } from '../audit/record.js';
 import { beginSecondStep, completeSecondStep, findSecondStep } from '../accounts/second-step.js';
@@ -28,9 +29,11 @@ const FAILED = 'The username or password is incorrect.';
 
 export const loginRoutes: FastifyPluginAsync = async (app) => {
   app.get(LOGIN_PATH, { config: { page: true } }, async (request, reply) => {
-    const returnTo = safeReturnTo((request.query as Record<string, unknown>).return_to);
-    if (await loadSession(request)) return reply.redirect(returnTo, 302);
-    return showLogin(request, reply, { returnTo });
+    const query = request.query as Record<string, unknown>;
+    const returnTo = safeReturnTo(query.return_to);
+    // reauth=1 (prompt=login, max_age): the form even for a signed-in user, whose sign-in starts a new session.
+    if (query.reauth !== '1' && (await loadSession(request))) return reply.redirect(returnTo, 302);
+    return showLogin(request, reply, { returnTo, username: loginHint(query.login_hint) });
   });
 
   app.post(LOGIN_PATH, { config: { page: true } }, async (request, reply) => {
@@ -122,6 +125,9 @@ const userAgent = (request: FastifyRequest) => {
 async function showTotp(request: FastifyRequest, reply: FastifyReply, data: { username: string; error?: string }, status = 200) {
   return renderPage(reply, 'totp', { title: 'Two-step sign-in', ...data, digits: TOTP_DIGITS, csrf: await csrfToken(request, reply, TOTP_PATH), action: TOTP_PATH }, status);
 }
+
+/** OIDC login_hint: prefills the username when it could be one. */
+const loginHint = (value: unknown): string | undefined => (typeof value === 'string' && value.length <= MAX_LOGIN_HINT_LENGTH ? value : undefined);
 
 async function showLogin(
   request: FastifyRequest,

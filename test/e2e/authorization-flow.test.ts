@@ -1,24 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as oauth from 'openid-client';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startCallbackServer } from '../helpers/callback.js';
 import { ARTIFACTS, CHROMIUM_ARGS, freePort, latchJson, PROCESS_TEST_MS, serverStore, startServer, type RunningServer, type ServerStore } from '../helpers/server.js';
 
 const OOB = 'urn:ietf:wg:oauth:2.0:oob';
-
-/** The app's redirect target: a tiny local server that records what it was sent. */
-async function startCallbackServer(): Promise<{ server: Server; port: number; hits: URL[] }> {
-  const hits: URL[] = [];
-  const server = createServer((req, res) => {
-    hits.push(new URL(req.url ?? '/', 'http://127.0.0.1'));
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>callback</title><p id="callback">received</p>');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as AddressInfo).port, hits };
-}
 
 describe('the authorization-code flow in headless Chromium against the real server', () => {
   let env: NodeJS.ProcessEnv;
@@ -72,7 +60,7 @@ describe('the authorization-code flow in headless Chromium against the real serv
       const { code } = await server.stop('SIGTERM');
       expect(code).toBe(0);
     }
-    await new Promise<void>((resolve) => (callback ? callback.server.close(() => resolve()) : resolve()));
+    await callback?.close();
     await store?.dispose();
   });
 

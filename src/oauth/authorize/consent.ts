@@ -13,7 +13,9 @@ export type Consent =
 /**
  * Whether the user must be asked: only for scopes they have not consented to
  * before, never for an app an administrator marked skip-consent, and not again
- * once they answered allow. A deny never reaches here.
+ * once they answered allow. A deny never reaches here. prompt=consent asks even
+ * when everything was consented to before, and even for a skip-consent app: the
+ * app itself asked for the page (OIDC Core §3.1.2.1).
  */
 export async function consentFor(
   db: Executor,
@@ -24,7 +26,8 @@ export async function consentFor(
   const { client } = request;
   const remembered = parseScope(await findConsentScope(db, userId, client.id));
   const newScopes = request.scope.filter((s) => !remembered.includes(s));
-  if (decision === undefined && newScopes.length > 0 && !client.skip_consent) {
+  const forced = request.prompt.has('consent');
+  if (decision === undefined && (forced || (newScopes.length > 0 && !client.skip_consent))) {
     const owner = client.owner_id ? ((await findUserById(db, client.owner_id))?.username ?? null) : null;
     return { kind: 'ask', owner, newScopes };
   }

@@ -8,7 +8,7 @@ import { recordAudit } from '../../audit/record.js';
 import { mintAccessToken } from '../mint.js';
 import { formatScope } from '../scopes.js';
 import { codeResponse, tokenResponse } from './respond.js';
-import type { AuthorizationDeps, AuthorizationOutcome, AuthorizationRequest } from './types.js';
+import type { AuthorizationDeps, AuthorizationOutcome, AuthorizationRequest, SignedIn } from './types.js';
 
 /**
  * Issues the code (or, for the implicit grant, the access token), recording
@@ -17,12 +17,13 @@ import type { AuthorizationDeps, AuthorizationOutcome, AuthorizationRequest } fr
 export async function issue(
   deps: AuthorizationDeps,
   request: AuthorizationRequest,
-  userId: string,
+  signedIn: SignedIn,
   consentScope: string[] | null,
   audit: AuditContext,
 ): Promise<AuthorizationOutcome> {
   const now = deps.clock.now();
   const { client } = request;
+  const { userId } = signedIn;
   const scope = formatScope(request.scope);
   return inTransaction(deps.db, async (trx) => {
     if (consentScope) {
@@ -46,7 +47,7 @@ export async function issue(
       code_challenge_method: request.codeChallenge ? 'S256' : null,
       expires_at: addSeconds(now, deps.config.codeTtl),
       created_at: now,
-    });
+    }, { nonce: request.nonce, authTime: signedIn.authTime, sid: signedIn.sid, amr: signedIn.amr });
     return codeResponse(deps.config, request, code);
   });
 }

@@ -1,6 +1,9 @@
 import { OAuthError } from '../errors.js';
 
-/** The parameters of RFC 6749 §4.1.1 / §4.2.1 and RFC 7636 §4.3 that latch reads; others are ignored. */
+/**
+ * The parameters of RFC 6749 §4.1.1 / §4.2.1, RFC 7636 §4.3 and OpenID Connect
+ * Core §3.1.2.1 that latch reads; others are ignored.
+ */
 export const AUTHORIZATION_PARAMS = [
   'response_type',
   'client_id',
@@ -9,6 +12,10 @@ export const AUTHORIZATION_PARAMS = [
   'state',
   'code_challenge',
   'code_challenge_method',
+  'nonce',
+  'prompt',
+  'max_age',
+  'login_hint',
 ] as const;
 export type ParamName = (typeof AUTHORIZATION_PARAMS)[number];
 export type AuthorizationParams = Partial<Record<ParamName, string>>;

@@ -3,6 +3,7 @@ import type { Config } from '../../config.js';
 import type { Clock } from '../../clock.js';
 import type { Executor } from '../../store/executor.js';
 import type { AuthorizationParams } from './params.js';
+import type { PromptValue } from './checks/prompt.js';
 
 export interface AuthorizationDeps {
   db: Executor;
@@ -21,6 +22,11 @@ export interface AuthorizationRequest {
   scope: string[];
   state: string | undefined;
   codeChallenge: string | null;
+  /** OpenID Connect: the nonce for the ID token, what the client asked to be shown, how recent a sign-in it accepts. */
+  nonce: string | null;
+  prompt: Set<PromptValue>;
+  maxAge: number | null;
+  loginHint: string | null;
   /** The parameters to carry through the login and consent pages, exactly as sent. */
   params: AuthorizationParams;
 }
@@ -30,8 +36,20 @@ export type AuthorizationOutcome =
   | { kind: 'redirect'; location: string }
   /** Out of band: the code is shown to the user, who pastes it into the app. */
   | { kind: 'oob'; code: string; client: Client }
-  | { kind: 'login'; params: AuthorizationParams }
+  /**
+   * Send the user to sign in, then back with `params`. `reauth`: even when already
+   * signed in (prompt=login, max_age exceeded). `loginHint` prefills the username.
+   */
+  | { kind: 'login'; params: AuthorizationParams; reauth: boolean; loginHint: string | null }
   | { kind: 'consent'; request: AuthorizationRequest; owner: string | null; newScopes: string[] };
+
+/** The signed-in user as the authorization endpoint needs them: who, and when, how and in which session they authenticated. */
+export interface SignedIn {
+  userId: string;
+  sid: string;
+  authTime: Date;
+  amr: string[];
+}
 
 /** The user's answer on the consent page. */
 export type ConsentDecision = 'allow' | 'deny';

@@ -3,6 +3,10 @@ import { OAuthError } from '../errors.js';
 import { checkPkce } from './checks/pkce.js';
 import { checkResponseType } from './checks/response-type.js';
 import { checkScope } from './checks/scope.js';
+import { checkNonce } from './checks/nonce.js';
+import { checkPrompt } from './checks/prompt.js';
+import { checkMaxAge } from './checks/max-age.js';
+import { checkLoginHint } from './checks/login-hint.js';
 import { readAuthorizationParams } from './params.js';
 import type { Target } from './target.js';
 import type { AuthorizationRequest, CheckInput } from './types.js';
@@ -20,6 +24,10 @@ export function validateRequest(config: Config, target: Target, raw: Record<stri
     const responseType = checkResponseType(input);
     const scope = checkScope(input);
     const codeChallenge = checkPkce(input, responseType);
+    const nonce = checkNonce(input);
+    const prompt = checkPrompt(input);
+    const maxAge = checkMaxAge(input);
+    const loginHint = checkLoginHint(input);
     return {
       client: target.client,
       redirectUri: target.redirectUri,
@@ -28,6 +36,10 @@ export function validateRequest(config: Config, target: Target, raw: Record<stri
       scope,
       state: params.state,
       codeChallenge,
+      nonce,
+      prompt,
+      maxAge,
+      loginHint,
       params,
     };
   } catch (err) {
