@@ -50,6 +50,10 @@ async function main(): Promise<void> {
   const stopPruning = startHousekeeping(config.pruneInterval, handle.db, systemClock, app.log, config.auditRetention);
   // A client suspended or re-keyed anywhere (another instance, the CLI) is seen here at once.
   const clientChanges = watchClientChanges(handle, app.log);
+  // E-mail goes out from here, never from a request (src/mail/sender.ts).
+  const stopMail = startMailSender({ db: handle.db, clock: systemClock, config, log: app.log });
+  // Before anything is announced: a Ctrl-C or SIGTERM right after the first log line still stops cleanly.
+  installStopHandlers(app, handle, stopPruning, stopMail, clientChanges);
 
   try {
     await app.listen({ host: config.host, port: config.port });
@@ -75,9 +79,6 @@ async function main(): Promise<void> {
     else app.log.info({ next }, `${intro} ${next.join(' ; ')}`);
   }
 
-  // E-mail goes out from here, never from a request (src/mail/sender.ts).
-  const stopMail = startMailSender({ db: handle.db, clock: systemClock, config, log: app.log });
-  installStopHandlers(app, handle, stopPruning, stopMail, clientChanges);
 }
 
 function installStopHandlers(
