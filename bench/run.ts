@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   const cookieSecret = randomBytes(24).toString('hex');
   const keySecret = randomBytes(24).toString('hex');
   const config = loadConfig({ DATABASE_URL: databaseUrl, LATCH_COOKIE_SECRET: cookieSecret, LATCH_KEY_SECRET: keySecret });
-  const user = await createUser(handle.db, systemClock, { username: 'bench', password: 'bench-password-1', email: 'bench@example.com', isAdmin: false });
+  const user = await createUser(handle.db, systemClock, { username: 'bench', password: 'load-test-passphrase-1', email: 'bench@example.com', isAdmin: false });
   const { client, secret } = await registerClient({ db: handle.db, clock: systemClock, config }, OPERATOR, {
     name: 'Bench',
     redirectUris: [REDIRECT],
