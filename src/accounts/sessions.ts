@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { addSeconds, type Clock } from '../clock.js';
 import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
 import type { Executor } from '../store/executor.js';
-import { deleteSession, findLiveSession, insertSession } from '../store/sessions.js';
+import { deleteSession, deleteSessionsOfUser, findLiveSession, insertSession } from '../store/sessions.js';
 
 /** How long a sign-in lasts in the browser. */
 export const SESSION_TTL_SECONDS = 12 * 3600;
@@ -68,6 +68,20 @@ export async function startSession(
 
 export async function endSession(db: Executor, id: string): Promise<void> {
   await deleteSession(db, digest(id));
+}
+
+/**
+ * Ends every session of a user (all but `exceptIdDigest`, the one asking):
+ * the one path a password reset, an administrator disabling a user and "sign
+ * out my other sessions" take, so whatever must follow a session's end
+ * (back-channel logout) is written once, here.
+ */
+export async function endSessionsOfUser(
+  db: Executor,
+  userId: string,
+  options: { exceptIdDigest?: string } = {},
+): Promise<{ sid: string }[]> {
+  return deleteSessionsOfUser(db, userId, options.exceptIdDigest);
 }
 
 /** A secret that signs CSRF tokens, for a session or for a browser not yet signed in. */

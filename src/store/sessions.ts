@@ -30,3 +30,10 @@ export function findLiveSession(db: Executor, idDigest: string, now: Date) {
 export async function deleteSession(db: Executor, idDigest: string): Promise<void> {
   await db.deleteFrom('sessions').where('id_digest', '=', idDigest).execute();
 }
+
+/** Deletes every session of a user but `exceptIdDigest`; returns what ended, for those who must hear of it. */
+export async function deleteSessionsOfUser(db: Executor, userId: string, exceptIdDigest?: string): Promise<{ sid: string }[]> {
+  let query = db.deleteFrom('sessions').where('user_id', '=', userId);
+  if (exceptIdDigest) query = query.where('id_digest', '<>', exceptIdDigest);
+  return query.returning(['sid']).execute();
+}
