@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseMailFrom, parseSmtpUrl, type MailFrom, type SmtpSettings } from './mail/settings.js';
 
@@ -76,6 +77,10 @@ const env = z.object({
     .transform(Number)
     .default(256),
   LATCH_METRICS_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
+  LATCH_WORKERS: z
+    .string()
+    .regex(/^(auto|[1-9]\d{0,2})$/, 'expected a number of processes from 1 to 999, or auto (one per core)')
+    .default('1'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'expected one of fatal, error, warn, info, debug, trace, silent',
@@ -126,6 +131,8 @@ export interface Config {
   maxConnectionsPerAddress: number;
   /** When set, `GET /metrics` requires `Authorization: Bearer <it>`. */
   metricsToken: string | undefined;
+  /** Processes serving HTTP (node:cluster); above 1 only on PostgreSQL. */
+  workers: number;
 }
 
 /** Reads the environment. Empty strings count as unset, as shells often export them so. */
@@ -152,6 +159,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.DATABASE_URL && !e.LATCH_KEY_SECRET) {
     throw new ConfigError('LATCH_KEY_SECRET: required with DATABASE_URL (expected at least 32 random characters, e.g. from `openssl rand -hex 32`; every instance needs the same one)');
+  }
+  const workers = e.LATCH_WORKERS === 'auto' ? availableParallelism() : Number(e.LATCH_WORKERS);
+  if (workers > 1 && !e.DATABASE_URL) {
+    throw new ConfigError(
+      `LATCH_WORKERS: the embedded database lives inside one process, so it serves from one; set DATABASE_URL to serve from ${workers} processes (got "${e.LATCH_WORKERS}")`,
+    );
   }
   const hostForUrl = e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST;
   return {
@@ -180,6 +193,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     requestTimeout: e.LATCH_REQUEST_TIMEOUT,
     maxConnectionsPerAddress: e.LATCH_MAX_CONNECTIONS_PER_ADDRESS,
     metricsToken: e.LATCH_METRICS_TOKEN,
+    workers,
     smtp: e.LATCH_SMTP_URL,
     mailFrom: e.LATCH_MAIL_FROM,
     siteName: e.LATCH_SITE_NAME,

@@ -1,4 +1,7 @@
+import cluster from 'node:cluster';
 import type { FastifyInstance } from 'fastify';
+import { pino, type LoggerOptions } from 'pino';
+import { runWorkers } from './cluster.js';
 import { buildApp } from './app.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -11,7 +14,7 @@ import { countUsers } from './store/users.js';
 import { startHousekeeping } from './housekeeping.js';
 import { startMailSender } from './mail/sender.js';
 import { watchClientChanges } from './store/client-changes.js';
-import { SigningKeyError } from './oidc/keys.js';
+import { SigningKeyError, SigningKeys } from './oidc/keys.js';
 
 /** Longest a graceful stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 10_000;
@@ -25,17 +28,21 @@ async function main(): Promise<void> {
     throw err;
   }
 
+  const interactive = interactiveOutput(process.stdout, process.env);
+  if (config.workers > 1 && cluster.isPrimary) return primary(config, interactive);
+  // In a worker, the primary has migrated and runs the background work (below).
+  const worker = cluster.isWorker;
+
   let handle: DatabaseHandle;
   try {
     // The embedded database is lent to bin/latch over a socket in the data directory while we run.
     handle = await openDatabase(config, { share: true });
-    await migrateToLatest(handle.db);
+    if (!worker) await migrateToLatest(handle.db);
   } catch (err) {
     if (err instanceof EmbeddedDatabaseBusyError) fail(err.message);
     fail(`cannot open the database: ${(err as Error).message}`);
   }
 
-  const interactive = interactiveOutput(process.stdout, process.env);
   const app = await buildApp(
     { config, db: handle.db, clock: systemClock, cookieSecret: resolveCookieSecret(config), keySecret: resolveKeySecret(config), pool: handle.pool },
     { logger: loggerOptions(config.logLevel, interactive) },
@@ -47,11 +54,10 @@ async function main(): Promise<void> {
     await handle.close();
     fail(err instanceof SigningKeyError ? err.message : `cannot prepare the signing keys: ${(err as Error).message}`);
   }
-  const stopPruning = startHousekeeping(config.pruneInterval, handle.db, systemClock, app.log, config.auditRetention);
+  const background = worker ? { stopPruning: () => {}, stopMail: async () => {} } : startBackground(config, handle, app.log);
+  const { stopPruning, stopMail } = background;
   // A client suspended or re-keyed anywhere (another instance, the CLI) is seen here at once.
   const clientChanges = watchClientChanges(handle, app.log);
-  // E-mail goes out from here, never from a request (src/mail/sender.ts).
-  const stopMail = startMailSender({ db: handle.db, clock: systemClock, config, log: app.log });
   // Before anything is announced: a Ctrl-C or SIGTERM right after the first log line still stops cleanly.
   installStopHandlers(app, handle, stopPruning, stopMail, clientChanges);
 
@@ -68,6 +74,7 @@ async function main(): Promise<void> {
     { url: `http://${hostForUrl}:${port}`, issuer: config.issuer, database: handle.mode },
     `latch listening on http://${hostForUrl}:${port} (database: ${handle.description})`,
   );
+  if (cluster.worker?.id !== undefined && cluster.worker.id > 1) return;
   if ((await countUsers(handle.db)) === 0) {
     const next = [
       'bin/latch user create --username alice --password-stdin --admin',
@@ -79,6 +86,45 @@ async function main(): Promise<void> {
     else app.log.info({ next }, `${intro} ${next.join(' ; ')}`);
   }
 
+}
+
+/** Pruning and e-mail: work for one process, whatever the number serving HTTP. */
+function startBackground(config: Config, handle: DatabaseHandle, log: FastifyInstance['log']) {
+  const stopPruning = startHousekeeping(config.pruneInterval, handle.db, systemClock, log, config.auditRetention);
+  // E-mail goes out from here, never from a request (src/mail/sender.ts).
+  const stopMail = startMailSender({ db: handle.db, clock: systemClock, config, log });
+  return { stopPruning, stopMail };
+}
+
+/**
+ * `LATCH_WORKERS` above 1 (PostgreSQL only): this process migrates, makes sure
+ * the signing keys exist (so workers never race to create them), runs the
+ * background work, and keeps the workers serving; they share the port.
+ */
+async function primary(config: Config, interactive: boolean): Promise<void> {
+  const log = pino(loggerOptions(config.logLevel, interactive) as LoggerOptions);
+  let handle: DatabaseHandle;
+  try {
+    handle = await openDatabase(config);
+    await migrateToLatest(handle.db);
+  } catch (err) {
+    fail(`cannot open the database: ${(err as Error).message}`);
+  }
+  try {
+    const keys = new SigningKeys({ db: handle.db, clock: systemClock, config, keySecret: resolveKeySecret(config), log });
+    await keys.ready();
+  } catch (err) {
+    await handle.close();
+    fail(err instanceof SigningKeyError ? err.message : `cannot prepare the signing keys: ${(err as Error).message}`);
+  }
+  const { stopPruning, stopMail } = startBackground(config, handle, log as unknown as FastifyInstance['log']);
+  log.info({ workers: config.workers }, `latch: starting ${config.workers} worker processes`);
+  const code = await runWorkers(config.workers, log).done;
+  stopPruning();
+  await stopMail();
+  await handle.close();
+  log.info('stopped');
+  process.exit(code);
 }
 
 function installStopHandlers(
