@@ -1,0 +1,293 @@
+/**
+ * `npm run bench:scale`: does latch's cost stay flat as its tables grow? (issue 15, items 4 and 7,
+ * and the figures of the README's "Scaling" section.)
+ *
+ * On a fresh PostgreSQL database: measures client_credentials issuance and introspection on an
+ * empty database; seeds BENCH_SCALE_ROWS live token rows (default 5,000,000) and a fifth as many
+ * expired ones with generate_series; measures again (and at c50, for peak memory); reports table
+ * and index bytes per million tokens, WAL bytes and transactions per issuance; then runs
+ * `bin/latch prune` over the expired rows while introspection is under load and compares its
+ * p99 with the idle figure.
+ *
+ * Env: BENCH_DATABASE_URL (default the local server), BENCH_SECONDS per run (default 5),
+ * BENCH_SCALE_ROWS. Prints a summary and writes bench/scale-results.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { digest, newSecret, PREFIX } from '../src/crypto/secrets.js';
+import { openPostgres } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { registerClient } from '../src/manage/clients/index.js';
+import { OPERATOR } from '../src/manage/actor.js';
+import { createUser } from '../src/manage/users.js';
+import { systemClock } from '../src/clock.js';
+import type { LoadJob, LoadResult } from './load.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(here, '..', '..');
+const SERVER = join(ROOT, 'dist', 'src', 'server.js');
+const CLI = join(ROOT, 'bin', 'latch');
+const LOAD = join(ROOT, 'dist', 'bench', 'load.js');
+
+const serverUrl = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+const seconds = Number(process.env.BENCH_SECONDS || 5);
+const rows = Number(process.env.BENCH_SCALE_ROWS || 5_000_000);
+const expiredRows = Math.round(rows / 5);
+/** Issuances between two WAL positions: enough that the seeding's tail does not count. */
+const WAL_SAMPLE = 2000;
+
+const children: ChildProcess[] = [];
+let dropDatabase: (() => Promise<void>) | undefined;
+
+async function main(): Promise<void> {
+  const dbName = `latch_scale_${randomBytes(5).toString('hex')}`;
+  await admin(`create database ${dbName}`);
+  dropDatabase = () => admin(`drop database if exists ${dbName} with (force)`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${dbName}`;
+  const databaseUrl = url.toString();
+
+  const handle = openPostgres(databaseUrl);
+  await migrateToLatest(handle.db);
+  const secrets = { LATCH_COOKIE_SECRET: randomBytes(24).toString('hex'), LATCH_KEY_SECRET: randomBytes(24).toString('hex') };
+  const config = loadConfig({ DATABASE_URL: databaseUrl, ...secrets });
+  const user = await createUser(handle.db, systemClock, { username: 'scale', password: 'load-test-passphrase-1', email: 'scale@example.com', isAdmin: false });
+  const { client, secret } = await registerClient({ db: handle.db, clock: systemClock, config }, OPERATOR, {
+    name: 'Scale',
+    redirectUris: ['http://127.0.0.1:8080/callback'],
+    grantTypes: ['client_credentials'],
+  });
+  const pool = handle.pool!;
+  const liveToken = newSecret(PREFIX.accessToken);
+  await pool.query(
+    `insert into access_tokens (token_digest, client_id, user_id, scope, kind, expires_at, created_at)
+     values ($1, $2, $3, 'read', 'bearer', now() + interval '1 day', now())`,
+    [digest(liveToken), client.id, user.id],
+  );
+
+  const env = { DATABASE_URL: databaseUrl, ...secrets };
+  const port = await freePort();
+  const latch = await start([SERVER], { ...env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' }, async () =>
+    (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200,
+  );
+  const latchUrl = `http://127.0.0.1:${port}`;
+  const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from(`${client.client_id}:${secret}`).toString('base64') };
+  const issue = (connections: number) => drive({ url: latchUrl, connections, seconds, method: 'POST', path: '/oauth/token', headers: form, body: 'grant_type=client_credentials&scope=read' });
+  const introspect = (connections: number, secs = seconds) =>
+    drive({ url: latchUrl, connections, seconds: secs, method: 'POST', path: '/oauth/introspect', headers: form, body: `token=${liveToken}` });
+
+  await issue(10); // warm-up: JIT, pool connections
+  const empty = { issue: await issue(10), introspect: await introspect(10) };
+  say(`empty database:      issuance ${rps(empty.issue)}   introspection ${rps(empty.introspect)}`);
+  const wal = await walPerIssuance(pool, dbName, latchUrl, form);
+  say(`per issuance:        ${wal.bytes.toFixed(0)} WAL bytes, ${wal.transactions.toFixed(2)} transactions`);
+
+  const seedStarted = Date.now();
+  // Its own connection: latch's pool gives up on a statement after 5 s, and a batch of seeding takes longer.
+  const seeder = new pg.Client({ connectionString: databaseUrl });
+  await seeder.connect();
+  await seed(seeder, client.id, user.id, rows, expiredRows);
+  await seeder.end();
+  const seedSeconds = (Date.now() - seedStarted) / 1000;
+  const size = await tableBytes(pool);
+  const tokenRows = Number((await pool.query('select count(*) from access_tokens')).rows[0].count);
+  const perMillion = (b: number) => Math.round((b / tokenRows) * 1e6 / 2 ** 20);
+  say(`seeded ${rows.toLocaleString('en')} live and ${expiredRows.toLocaleString('en')} expired rows in ${seedSeconds.toFixed(0)} s; ` +
+    `access_tokens: ${mb(size.table)} MB table + ${mb(size.indexes)} MB indexes = ${perMillion(size.table)} + ${perMillion(size.indexes)} MB per million rows`);
+
+  await issue(10); // warm-up against the big table (its index pages into the cache)
+  const full = { issue: await issue(10), introspect: await introspect(10) };
+  say(`${(rows / 1e6).toFixed(1)}M rows:           issuance ${rps(full.issue)} (${pct(full.issue.rps / empty.issue.rps)} of empty)   introspection ${rps(full.introspect)} (${pct(full.introspect.rps / empty.introspect.rps)} of empty)`);
+  const c50 = { issue: await issue(50), introspect: await introspect(50) };
+  const memory = peakRss(latch.child.pid!);
+  say(`c50 at ${(rows / 1e6).toFixed(1)}M rows:    issuance ${rps(c50.issue)}   introspection ${rps(c50.introspect)}   latch peak RSS ${memory} MB`);
+
+  // Prune under load: introspection's p99 while bin/latch prune deletes the expired rows in batches.
+  const idle = await introspect(10);
+  const pruneStarted = Date.now();
+  const [underPrune, pruned] = await Promise.all([introspect(10, Math.max(seconds, 10)), runPrune(env)]);
+  const pruneSeconds = (Date.now() - pruneStarted) / 1000;
+  say(`prune of ${pruned.access_tokens.toLocaleString('en')} expired rows: ${pruned.seconds.toFixed(1)} s; introspection p99 ${underPrune.p99} ms during it vs ${idle.p99} ms idle (${(underPrune.p99 / Math.max(1, idle.p99)).toFixed(1)}×), ${rps(underPrune)}`);
+
+  await stop(latch.child);
+  await handle.close();
+  await dropDatabase();
+  dropDatabase = undefined;
+
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model.trim(), memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    seconds_per_run: seconds,
+    live_rows: rows,
+    expired_rows: expiredRows,
+    seed_seconds: Math.round(seedSeconds),
+    empty: { issuance_rps: Math.round(empty.issue.rps), introspection_rps: Math.round(empty.introspect.rps), introspection_p99_ms: empty.introspect.p99 },
+    full: { issuance_rps: Math.round(full.issue.rps), introspection_rps: Math.round(full.introspect.rps), introspection_p99_ms: full.introspect.p99 },
+    full_over_empty: { issuance: round3(full.issue.rps / empty.issue.rps), introspection: round3(full.introspect.rps / empty.introspect.rps) },
+    c50_full: { issuance_rps: Math.round(c50.issue.rps), introspection_rps: Math.round(c50.introspect.rps), latch_peak_rss_mb: memory },
+    access_tokens_mb_per_million_rows: { table: perMillion(size.table), indexes: perMillion(size.indexes) },
+    per_issuance: { wal_bytes: Math.round(wal.bytes), transactions: round3(wal.transactions) },
+    prune: { rows: pruned.access_tokens, seconds: round3(pruned.seconds), wall_seconds: round3(pruneSeconds), introspection_p99_ms: underPrune.p99, idle_p99_ms: idle.p99, p99_over_idle: round3(underPrune.p99 / Math.max(1, idle.p99)) },
+  };
+  writeFileSync(join(ROOT, 'bench', 'scale-results.json'), JSON.stringify(result, null, 2) + '\n');
+  say('wrote bench/scale-results.json');
+}
+
+/**
+ * Live rows spread over the next day and expired ones over the last, with digests as random as
+ * real ones (an md5 pair is 64 hex characters, the width of latch's SHA-256 digests), in batches
+ * so no single transaction holds millions of rows.
+ */
+async function seed(pool: pg.Client, clientUuid: string, userId: string, live: number, expired: number): Promise<void> {
+  const batch = 500_000;
+  const insert = (from: number, to: number, expiry: string) =>
+    pool.query(
+      `insert into access_tokens (token_digest, client_id, user_id, scope, kind, expires_at, created_at)
+       select md5(i::text || 'a') || md5(i::text || 'b'), $1, $2, 'read', 'bearer', ${expiry}, now()
+       from generate_series($3::bigint, $4::bigint) as i`,
+      [clientUuid, userId, from, to],
+    );
+  for (let from = 1; from <= live; from += batch) {
+    await insert(from, Math.min(live, from + batch - 1), `now() + (i % 86400) * interval '1 second' + interval '1 hour'`);
+  }
+  for (let from = live + 1; from <= live + expired; from += batch) {
+    await insert(from, Math.min(live + expired, from + batch - 1), `now() - interval '2 days' - (i % 86400) * interval '1 second'`);
+  }
+  await pool.query('vacuum analyze access_tokens');
+}
+
+async function tableBytes(pool: pg.Pool): Promise<{ table: number; indexes: number }> {
+  const r = await pool.query(`select pg_table_size('access_tokens') as t, pg_indexes_size('access_tokens') as i`);
+  return { table: Number(r.rows[0].t), indexes: Number(r.rows[0].i) };
+}
+
+/** WAL bytes and committed transactions of this database per issuance, over a fixed number of sequential requests. */
+async function walPerIssuance(pool: pg.Pool, dbName: string, url: string, headers: Record<string, string>) {
+  const position = async () => {
+    const r = await pool.query(
+      `select pg_current_wal_lsn()::text as lsn, (select xact_commit from pg_stat_database where datname = $1) as commits`,
+      [dbName],
+    );
+    return { lsn: r.rows[0].lsn as string, commits: Number(r.rows[0].commits) };
+  };
+  // Busy backends report their counters at most once a second, idle ones within 10 s: let them settle.
+  const settle = async () => {
+    await new Promise((r) => setTimeout(r, 11_000));
+    await pool.query('select pg_stat_clear_snapshot()');
+  };
+  await settle();
+  const before = await position();
+  for (let i = 0; i < WAL_SAMPLE; i++) {
+    const r = await fetch(`${url}/oauth/token`, { method: 'POST', headers, body: 'grant_type=client_credentials&scope=read' });
+    if (r.status !== 200) throw new Error(`issuance answered ${r.status}`);
+    await r.arrayBuffer();
+  }
+  await settle();
+  const after = await position();
+  const bytes = Number((await pool.query('select pg_wal_lsn_diff($1, $2) as d', [after.lsn, before.lsn])).rows[0].d);
+  // Our own two reads are transactions too; other databases' WAL counts in the difference (a quiet server is assumed).
+  return { bytes: bytes / WAL_SAMPLE, transactions: (after.commits - before.commits - 3) / WAL_SAMPLE };
+}
+
+async function runPrune(env: Record<string, string>): Promise<{ access_tokens: number; seconds: number }> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [CLI, 'prune', '--json'], { env: { PATH: process.env.PATH, ...env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`bin/latch prune failed (exit ${code}): ${err}`);
+  const counts = (JSON.parse(out) as { deleted: Record<string, number> }).deleted;
+  return { access_tokens: counts.access_tokens ?? 0, seconds: (Date.now() - started) / 1000 };
+}
+
+async function drive(job: LoadJob): Promise<LoadResult> {
+  const dir = mkdtempSync(join(os.tmpdir(), 'latch-scale-'));
+  try {
+    const file = join(dir, 'job.json');
+    writeFileSync(file, JSON.stringify(job));
+    const child = spawn(process.execPath, [LOAD, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    if (code !== 0) throw new Error(`the load generator failed (exit ${code})`);
+    return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function start(args: string[], env: Record<string, string>, ready: () => Promise<boolean>) {
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d) => (output = (output + d).slice(-20_000)));
+  child.stderr!.on('data', (d) => (output = (output + d).slice(-20_000)));
+  for (let i = 0; i < 1200; i++) {
+    if (child.exitCode !== null) throw new Error(`latch exited at start:\n${output}`);
+    if (await ready()) return { child };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`latch did not start within 120 s:\n${output}`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.on('exit', r));
+  process.kill(child.pid!, 'SIGTERM');
+  await exited;
+}
+
+function peakRss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0) / 1024);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function admin(statement: string): Promise<void> {
+  const c = new pg.Client({ connectionString: serverUrl });
+  await c.connect();
+  try {
+    await c.query(statement);
+  } finally {
+    await c.end();
+  }
+}
+
+const say = (line: string) => process.stdout.write(line + '\n');
+const rps = (r: LoadResult) => `${r.rps.toFixed(0)} req/s (p99 ${r.p99} ms)`;
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+const mb = (b: number) => (b / 2 ** 20).toFixed(0);
+const round3 = (x: number) => Number(x.toFixed(3));
+
+async function cleanup(): Promise<void> {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  await dropDatabase?.().catch(() => {});
+}
+
+process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+main().catch(async (err) => {
+  process.stderr.write(`bench:scale: ${(err as Error).message}\n`);
+  await cleanup();
+  process.exit(1);
+});
