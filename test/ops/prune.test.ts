@@ -144,6 +144,27 @@ describe('bin/latch prune', () => {
     expect(counts.authorization_codes).toBe(7);
     for (const d of digests) expect(await exists('authorization_codes', d)).toBe(false);
   });
+
+  it('finds revoked tokens among many live ones by walking the key in ranges, and leaves the live ones', async () => {
+    const user = await makeUser(ctx());
+    const client = await makeClient(ctx());
+    const t0 = clock.now();
+    const revoked: string[] = [];
+    const live: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const minted = await mintAccessToken(t.db, config, { client, userId: user.id, scope: 'read', now: t0 });
+      (i % 3 === 0 ? revoked : live).push(digest(minted.access_token));
+    }
+    await t.db.updateTable('access_tokens').set({ revoked_at: t0 }).where('token_digest', 'in', revoked).execute();
+    // Two days on: the revoked ones are past retention, the live ones (2 h tokens here made to last) are not.
+    await t.db.updateTable('access_tokens').set({ expires_at: addSeconds(t0, 30 * DAY) }).where('token_digest', 'in', [...revoked, ...live]).execute();
+    const now = addSeconds(t0, 2 * DAY);
+    // Batches of 2: each walking statement covers 10 keys, so 40 rows take several.
+    const counts = await pruneExpired(t.db, now, addSeconds(now, -PRUNE_RETENTION_SECONDS), 2);
+    expect(counts.access_tokens).toBe(revoked.length);
+    for (const d of revoked) expect(await exists('access_tokens', d)).toBe(false);
+    for (const d of live) expect(await exists('access_tokens', d)).toBe(true);
+  });
 });
 
 describe('LATCH_PRUNE_INTERVAL timer', () => {
