@@ -61,11 +61,12 @@ async function newChallenge(deps: Pick<PasskeyDeps, 'db' | 'clock'>, purpose: 'r
 
 /**
  * The library's reason, without the values it quotes (challenges, origins as
- * sent): enough to tell a user or a developer what went wrong.
+ * sent, bytes of a mangled response): enough to tell a user or a developer
+ * what went wrong, and printable, for the page and the audit log alike.
  */
 function reasonOf(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/"[^"]*"/g, '…').slice(0, 200);
+  return message.replace(/"[^"]*"/g, '…').replace(/[^\x20-\x7e…]/g, '?').slice(0, 200);
 }
 
 const EXPIRED = 'The passkey request expired or was already used; try again.';
@@ -127,7 +128,7 @@ export async function finishRegistration(
     now: deps.clock.now(),
   });
   if (!stored) return fail('This passkey is already registered.');
-  await recordAudit(deps.db, { ...actor.audit, at: deps.clock.now(), action: 'passkey.add', user: actor.user, details: { passkey: chosen, backed_up: info.credentialBackedUp } });
+  await recordAudit(deps.db, { ...actor.audit, at: deps.clock.now(), action: 'passkey.add', user: actor.user, details: { label: chosen, backed_up: info.credentialBackedUp } });
   return { ok: true, value: { id: info.credential.id, name: chosen } };
 }
 
@@ -147,7 +148,7 @@ export async function renameOwnPasskey(deps: Pick<PasskeyDeps, 'db'>, actor: Act
 export async function removeOwnPasskey(deps: Pick<PasskeyDeps, 'db' | 'clock'>, actor: Actor, id: string): Promise<PasskeyOutcome<string>> {
   const name = await deletePasskey(deps.db, actor.user.id, id);
   if (name === null) return fail('No such passkey.');
-  await recordAudit(deps.db, { ...actor.audit, at: deps.clock.now(), action: 'passkey.remove', user: actor.user, details: { passkey: name } });
+  await recordAudit(deps.db, { ...actor.audit, at: deps.clock.now(), action: 'passkey.remove', user: actor.user, details: { label: name } });
   return { ok: true, value: name };
 }
 
@@ -216,7 +217,7 @@ export async function finishPasskeySignIn(deps: PasskeyDeps, browserId: string |
   if (!(await recordPasskeyUse(deps.db, passkey.id, { counter: info.newCounter, backedUp: info.credentialBackedUp, now: deps.clock.now() }))) {
     return refuse('counter_replayed', 'The passkey sign-in did not verify: its signature counter went backwards.');
   }
-  await auditSignIn(deps.db, deps.clock, attempt, user, { method: 'passkey', passkey: passkey.name, user_verified: info.userVerified });
+  await auditSignIn(deps.db, deps.clock, attempt, user, { method: 'passkey', label: passkey.name, user_verified: info.userVerified });
   return { ok: true, value: { user, returnTo: challenge.return_to ?? '/', amr: info.userVerified ? ['hwk', 'user', 'mfa'] : ['hwk', 'user'] } };
 }
 
