@@ -39,6 +39,7 @@ import { capConnectionsPerAddress, timeoutOptions } from './web/connection-limit
 import { SigningKeys } from './oidc/keys.js';
 import { jwksRoutes } from './routes/jwks.js';
 import { securityRoutes } from './routes/security.js';
+import { passkeyRoutes } from './routes/passkeys.js';
 import { sealer, type Sealer } from './crypto/sealed.js';
 
 export interface AppDeps {
@@ -133,6 +134,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(homeRoutes);
   await app.register(accountRoutes);
   await app.register(securityRoutes);
+  await app.register(passkeyRoutes);
   await app.register(appRoutes);
   await app.register(adminRoutes);
   await app.register(signupRoutes);

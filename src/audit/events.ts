@@ -31,6 +31,8 @@ export const AUDIT_ACTIONS = [
   'mfa.enable',
   'mfa.disable',
   'mfa.reset',
+  'passkey.add',
+  'passkey.remove',
   'key.rotate',
 ] as const;
 

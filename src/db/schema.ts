@@ -233,6 +233,32 @@ export interface PendingSigninsTable {
   expires_at: Timestamp;
 }
 
+export interface PasskeysTable {
+  /** The credential id (base64url). */
+  id: string;
+  user_id: string;
+  name: string;
+  /** The COSE public key (base64url); public, so in clear. */
+  public_key: string;
+  /** The authenticator's signature counter (bigint, read as a string by pg). */
+  counter: ColumnType<string | number, number | undefined, number>;
+  device_type: string;
+  backed_up: boolean;
+  transports: ColumnType<string[], string[] | undefined, string[]>;
+  created_at: Timestamp;
+  last_used_at: Timestamp | null;
+}
+
+export interface WebauthnChallengesTable {
+  id_digest: string;
+  purpose: 'register' | 'signin';
+  user_id: string | null;
+  challenge: string;
+  return_to: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   clients: ClientsTable;
@@ -251,6 +277,8 @@ export interface Database {
   user_totp: UserTotpTable;
   recovery_codes: RecoveryCodesTable;
   pending_signins: PendingSigninsTable;
+  passkeys: PasskeysTable;
+  webauthn_challenges: WebauthnChallengesTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -11,6 +11,7 @@ import { auditContext } from '../web/audit-context.js';
 import { renderPage, safeReturnTo } from '../web/pages.js';
 import { checkCsrf, csrfToken } from '../web/csrf.js';
 import { loadSession, signIn, signOut } from '../web/session.js';
+import { passkeySignInButton } from './passkeys.js';
 
 const LOGIN_PATH = '/login';
 const TOTP_PATH = '/login/totp';
@@ -138,7 +139,8 @@ async function showLogin(
   return renderPage(
     reply,
     'login',
-    { title: 'Sign in', ...data, csrf: await csrfToken(request, reply, LOGIN_PATH), action: LOGIN_PATH },
+    // passkey: views/partials/passkey-signin.eta (null when the issuer is an IP address).
+    { title: 'Sign in', ...data, csrf: await csrfToken(request, reply, LOGIN_PATH), action: LOGIN_PATH, passkey: await passkeySignInButton(request, reply) },
     status,
   );
 }

@@ -10,6 +10,7 @@ import { renderPage } from '../web/pages.js';
 import { checkCsrf, csrfToken } from '../web/csrf.js';
 import { requireUser } from '../web/guards.js';
 import { LOGOUT_PATH } from './login.js';
+import { passkeySection } from './passkeys.js';
 
 export const SECURITY_PATH = '/account/security';
 const PATHS = {
@@ -65,6 +66,8 @@ export const securityRoutes: FastifyPluginAsync = async (app) => {
         notice: shown.notice ?? null,
         errors: shown.errors ?? {},
         recoveryCodes: shown.recoveryCodes ?? null,
+        // Passkeys: views/partials/passkeys.eta.
+        passkeys: await passkeySection(request, reply),
       },
       status,
     );

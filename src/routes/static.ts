@@ -1,12 +1,27 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { PUBLIC_DIR } from '../paths.js';
 
-/** One stylesheet, read once; pages need nothing else and nothing from other hosts. */
+/** @simplewebauthn/browser's UMD bundle (window.SimpleWebAuthnBrowser), from the installed package. */
+function webauthnBundle(): string {
+  const entry = createRequire(import.meta.url).resolve('@simplewebauthn/browser');
+  return readFileSync(join(dirname(entry), '..', 'dist', 'bundle', 'index.umd.min.js'), 'utf8');
+}
+
+/**
+ * The stylesheet and latch's own script (passkeys: the library's browser
+ * bundle and the few lines that call it), read once; pages need nothing else
+ * and nothing from other hosts.
+ */
 export const staticRoutes: FastifyPluginAsync = async (app) => {
-  const css = readFileSync(join(PUBLIC_DIR, 'latch.css'), 'utf8');
-  app.get('/static/latch.css', async (_req, reply) =>
-    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(css),
-  );
+  const files: Array<[string, string, string]> = [
+    ['/static/latch.css', 'text/css; charset=utf-8', readFileSync(join(PUBLIC_DIR, 'latch.css'), 'utf8')],
+    ['/static/webauthn.js', 'text/javascript; charset=utf-8', webauthnBundle()],
+    ['/static/passkeys.js', 'text/javascript; charset=utf-8', readFileSync(join(PUBLIC_DIR, 'passkeys.js'), 'utf8')],
+  ];
+  for (const [path, type, body] of files) {
+    app.get(path, async (_req, reply) => reply.type(type).header('cache-control', 'public, max-age=3600').send(body));
+  }
 };

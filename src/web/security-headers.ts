@@ -3,13 +3,19 @@ import type { FastifyInstance } from 'fastify';
 import helmet, { type HelmetOptions } from 'helmet';
 import type { Config } from '../config.js';
 
-/** What helmet would set: strict CSP, no framing, no referrer; HSTS only over https. */
+/**
+ * What helmet would set: strict CSP, no framing, no referrer; HSTS only over
+ * https. latch's own script (passkeys) is the one relaxation: scripts from
+ * this origin only, and its fetches to this origin's passkey endpoints.
+ */
 export function securityHeaderOptions(config: Config): HelmetOptions {
   return {
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
         'default-src': ["'none'"],
+        'script-src': ["'self'"],
+        'connect-src': ["'self'"],
         'style-src': ["'self'"],
         'img-src': ["'self'", 'data:'],
         'frame-ancestors': ["'none'"],

@@ -17,6 +17,7 @@ const TABLES = [
   'grants',
   'login_attempts',
   'mail_outbox',
+  'passkeys',
   'pending_signins',
   'recovery_codes',
   'refresh_tokens',
@@ -24,6 +25,7 @@ const TABLES = [
   'signing_keys',
   'user_totp',
   'users',
+  'webauthn_challenges',
 ];
 
 async function tablesOf(db: TestDatabase['db']) {

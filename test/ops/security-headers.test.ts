@@ -8,7 +8,7 @@ describe('security headers, computed once', () => {
   it('are what helmet sets for latch\'s options', () => {
     const headers = Object.fromEntries(securityHeaders(securityHeaderOptions(testConfig())));
     expect(headers).toMatchObject({
-      'content-security-policy': "default-src 'none';style-src 'self';img-src 'self' data:;frame-ancestors 'none';base-uri 'none'",
+      'content-security-policy': "default-src 'none';script-src 'self';connect-src 'self';style-src 'self';img-src 'self' data:;frame-ancestors 'none';base-uri 'none'",
       'x-frame-options': 'DENY',
       'referrer-policy': 'no-referrer',
       'cross-origin-resource-policy': 'same-origin',
