@@ -490,7 +490,10 @@ async function setupLatch(label: string, dir: string, env: Record<string, string
   const grants = ['authorization_code', 'refresh_token', 'password', 'client_credentials', ...(opts.old ? [] : ['device_code'])].join(',');
   const client = async (name: string, extra: string[] = []): Promise<Creds | string> => {
     const r = cli(dir, env, ['client', 'create', '--name', name, '--redirect-uri', REDIRECT, '--grant-types', grants, ...extra]);
-    if (r.code !== 0) return r.err.trim().split('\n').filter((l) => !l.startsWith('latch: database:')).join(' ') || `exit ${r.code}`;
+    if (r.code !== 0) {
+      const said = r.err.trim().split('\n').filter((l) => !l.startsWith('latch: database:')).join(' ');
+      return (said.split('. ')[0] ?? '').slice(0, 200) || `exit ${r.code}`;
+    }
     const { client_id, client_secret } = JSON.parse(r.out) as { client_id: string; client_secret: string };
     const row = (await db.query('select id, secret_digest from clients where client_id = $1', [client_id])).rows[0]!;
     return { clientId: client_id, uuid: String(row.id), secretDigest: String(row.secret_digest), basic: 'Basic ' + Buffer.from(`${client_id}:${client_secret}`).toString('base64') };
@@ -631,14 +634,14 @@ function meanOf(a: Measured, b: Measured): Measured {
   const mean = (x: number, y: number) => (x + y) / 2;
   return {
     rps: mean(a.rps, b.rps),
-    ok: mean(a.ok, b.ok),
+    ok: a.ok + b.ok,
     p50: mean(a.p50, b.p50),
     p99: mean(a.p99, b.p99),
     errors: a.errors + b.errors,
     non2xx: a.non2xx + b.non2xx,
     total: a.total + b.total,
     exhausted: a.exhausted || b.exhausted,
-    statuses: {},
+    statuses: Object.fromEntries([...new Set([...Object.keys(a.statuses), ...Object.keys(b.statuses)])].map((k) => [k, (a.statuses[k] ?? 0) + (b.statuses[k] ?? 0)])),
     cpuPerRequest: mean(a.cpuPerRequest, b.cpuPerRequest),
   };
 }
