@@ -21,6 +21,7 @@ declare module 'autocannon' {
     timeouts: number;
     non2xx: number;
     duration: number;
+    statusCodeStats?: Record<string, { count: number }>;
   }
   function autocannon(opts: { url: string; connections: number; duration: number; pipelining?: number; requests?: Request[] }): Promise<Result>;
   export default autocannon;

@@ -18,6 +18,12 @@ export interface LoadJob {
   items?: string[];
   /** Where `{{item}}` goes when not in the body: the Authorization header. */
   itemIn?: 'body' | 'authorization';
+  /**
+   * Spread the requests over this many client addresses with X-Forwarded-For
+   * (for a server that trusts the loopback proxy): per-address limits then see
+   * many users, as behind a real reverse proxy.
+   */
+  addresses?: number;
 }
 
 export interface LoadResult {
@@ -28,10 +34,13 @@ export interface LoadResult {
   non2xx: number;
   total: number;
   exhausted: boolean;
+  /** Responses by status code, e.g. {"200": 5000, "429": 3}. */
+  statuses: Record<string, number>;
 }
 
 const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadJob;
 let next = 0;
+let sent = 0;
 let exhausted = false;
 const take = (): string => {
   if (next >= job.items!.length) {
@@ -51,12 +60,22 @@ const result = await autocannon({
       path: job.path,
       headers: job.headers,
       body: job.body,
-      ...(job.items
+      ...(job.items || job.addresses
         ? {
-            setupRequest: (req) =>
-              job.itemIn === 'authorization'
-                ? { ...req, headers: { ...req.headers, authorization: `Bearer ${take()}` } }
-                : { ...req, body: job.body!.replace('{{item}}', take()) },
+            setupRequest: (req) => {
+              let out = req;
+              if (job.items) {
+                out =
+                  job.itemIn === 'authorization'
+                    ? { ...out, headers: { ...out.headers, authorization: `Bearer ${take()}` } }
+                    : { ...out, body: job.body!.replace('{{item}}', take()) };
+              }
+              if (job.addresses) {
+                const i = sent++ % job.addresses;
+                out = { ...out, headers: { ...out.headers, 'x-forwarded-for': `10.9.${Math.floor(i / 250)}.${(i % 250) + 1}` } };
+              }
+              return out;
+            },
           }
         : {}),
     },
@@ -71,5 +90,6 @@ const out: LoadResult = {
   non2xx: result.non2xx,
   total: result.requests.total,
   exhausted,
+  statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count])),
 };
 process.stdout.write(JSON.stringify(out) + '\n');

@@ -1,0 +1,116 @@
+/** Processes the benchmark starts, and what it reads about them from outside (/proc, a health probe). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import { readFileSync } from 'node:fs';
+
+export interface Server {
+  child: ChildProcess;
+  url: string;
+  output(): string;
+}
+
+const children: ChildProcess[] = [];
+
+/** Starts `node args…`; `ready` is asked every 100 ms with what it printed so far. */
+export async function start(
+  args: string[],
+  env: Record<string, string>,
+  ready: (output: string) => Promise<string | null>,
+  options: { cwd?: string } = {},
+): Promise<Server> {
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd });
+  children.push(child);
+  let output = '';
+  const keep = (d: Buffer) => {
+    output += d;
+    // Keep the server's own log from growing without bound in this process.
+    if (output.length > 1_000_000) output = output.slice(-10_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`a server exited at start:\n${output}`);
+    const url = await ready(output);
+    if (url) return { child, url, output: () => output };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`a server did not start within 60 s:\n${output}`);
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.on('exit', r));
+  process.kill(child.pid!, 'SIGTERM');
+  await exited;
+}
+
+/** Every server still running, on the way out after a failure. */
+export function stopAll(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+}
+
+/** CPU time (user + system) a process has used, in microseconds (Linux /proc, 100 Hz ticks). */
+export function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** Resident and peak resident memory of a process, in MB (Linux /proc). */
+export function rss(pid: number): { rss_mb: number; peak_rss_mb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(status.match(new RegExp(`${field}:\\s+(\\d+) kB`))?.[1] ?? 0);
+  return { rss_mb: Math.round(kb('VmRSS') / 1024), peak_rss_mb: Math.round(kb('VmHWM') / 1024) };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function getJson(url: string): Promise<Record<string, unknown>> {
+  const r = await fetch(url);
+  return (await r.json()) as Record<string, unknown>;
+}
+
+export interface ProbeResult {
+  samples: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+/**
+ * GETs `url` one request at a time every `everyMs` until `stop` resolves, on a
+ * connection of its own, and reports the latencies: what a health check or a
+ * person would see while the server is under load.
+ */
+export async function probe(url: string, stopped: Promise<unknown>, everyMs = 20): Promise<ProbeResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const times: number[] = [];
+  let done = false;
+  void stopped.finally(() => (done = true));
+  while (!done) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      http
+        .get(url, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve());
+        })
+        .on('error', () => resolve());
+    });
+    times.push(performance.now() - t0);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  agent.destroy();
+  times.sort((a, b) => a - b);
+  const at = (q: number) => Number((times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? 0).toFixed(2));
+  return { samples: times.length, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1) };
+}
