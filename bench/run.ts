@@ -23,12 +23,11 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { buildRef, type OtherBuild } from './compare.js';
 import { REDIRECT, VERIFIER, seedCodes, seedDeviceCodes, seedLiveToken, seedRefreshTokens, type Queryable } from './seed.js';
-import { cpuMicros, freePort, probe, rss, start, stop, stopAll, type ProbeResult, type Server } from './servers.js';
+import { admin as adminStatement, cpuMicros, drive, freePort, probe, rss, start, stop, stopAll, type ProbeResult, type Server } from './servers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');
 const REFERENCE = join(ROOT, 'dist', 'bench', 'reference.js');
-const LOAD = join(ROOT, 'dist', 'bench', 'load.js');
 const ARGON2 = join(ROOT, 'dist', 'bench', 'argon2-rate.js');
 const ELD = join(ROOT, 'dist', 'bench', 'eld-preload.js');
 
@@ -560,23 +559,6 @@ async function startEmbeddedReference(): Promise<ReferenceTarget> {
 
 // ---------------------------------------------------------------- measuring
 
-/** Runs one load in its own process (bench/load.ts) and returns what it measured. */
-async function drive(job: LoadJob): Promise<LoadResult> {
-  const dir = mkdtempSync(join(os.tmpdir(), 'latch-bench-'));
-  try {
-    const file = join(dir, 'job.json');
-    writeFileSync(file, JSON.stringify(job));
-    const child = spawn(process.execPath, [LOAD, file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    if (code !== 0) throw new Error(`the load generator failed (exit ${code})`);
-    return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /**
  * Runs a load and adds the server's CPU time per request: on a shared machine
  * throughput swings with the neighbours' load, CPU per request much less.
@@ -652,15 +634,7 @@ function startFlags(): string {
   return startScript.match(/^node((?: --[^ ]+)*) /)?.[1]?.trim() ?? '';
 }
 
-async function admin(statement: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  try {
-    await c.query(statement);
-  } finally {
-    await c.end();
-  }
-}
+const admin = (statement: string) => adminStatement(serverUrl, statement);
 
 // ---------------------------------------------------------------- reporting
 

@@ -12,29 +12,28 @@
  * Env: BENCH_DATABASE_URL (default the local server), BENCH_SECONDS per run (default 5),
  * BENCH_SCALE_ROWS. Prints a summary and writes bench/scale-results.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
-import { digest, newSecret, PREFIX } from '../src/crypto/secrets.js';
 import { openPostgres } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { registerClient } from '../src/manage/clients/index.js';
 import { OPERATOR } from '../src/manage/actor.js';
 import { createUser } from '../src/manage/users.js';
 import { systemClock } from '../src/clock.js';
-import type { LoadJob, LoadResult } from './load.js';
+import type { LoadResult } from './load.js';
+import { seedLiveToken } from './seed.js';
+import { admin as adminStatement, drive, freePort, rss, start, stop, stopAll } from './servers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');
 const SERVER = join(ROOT, 'dist', 'src', 'server.js');
 const CLI = join(ROOT, 'bin', 'latch');
-const LOAD = join(ROOT, 'dist', 'bench', 'load.js');
 
 const serverUrl = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env.BENCH_SECONDS || 5);
@@ -43,7 +42,6 @@ const expiredRows = Math.round(rows / 5);
 /** Issuances between two WAL positions: enough that the seeding's tail does not count. */
 const WAL_SAMPLE = 2000;
 
-const children: ChildProcess[] = [];
 let dropDatabase: (() => Promise<void>) | undefined;
 
 async function main(): Promise<void> {
@@ -65,19 +63,14 @@ async function main(): Promise<void> {
     grantTypes: ['client_credentials'],
   });
   const pool = handle.pool!;
-  const liveToken = newSecret(PREFIX.accessToken);
-  await pool.query(
-    `insert into access_tokens (token_digest, client_id, user_id, scope, kind, expires_at, created_at)
-     values ($1, $2, $3, 'read', 'bearer', now() + interval '1 day', now())`,
-    [digest(liveToken), client.id, user.id],
-  );
+  const liveToken = await seedLiveToken(pool, client.id, user.id);
 
   const env = { DATABASE_URL: databaseUrl, ...secrets };
   const port = await freePort();
-  const latch = await start([SERVER], { ...env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' }, async () =>
-    (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200,
-  );
   const latchUrl = `http://127.0.0.1:${port}`;
+  const latch = await start([SERVER], { ...env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' }, async () =>
+    (await fetch(`${latchUrl}/readyz`).catch(() => null))?.status === 200 ? latchUrl : null,
+  );
   const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from(`${client.client_id}:${secret}`).toString('base64') };
   const issue = (connections: number) => drive({ url: latchUrl, connections, seconds, method: 'POST', path: '/oauth/token', headers: form, body: 'grant_type=client_credentials&scope=read' });
   const introspect = (connections: number, secs = seconds) =>
@@ -106,7 +99,7 @@ async function main(): Promise<void> {
   const full = { issue: await issue(10), introspect: await introspect(10) };
   say(`${(rows / 1e6).toFixed(1)}M rows:           issuance ${rps(full.issue)} (${pct(full.issue.rps / empty.issue.rps)} of empty)   introspection ${rps(full.introspect)} (${pct(full.introspect.rps / empty.introspect.rps)} of empty)`);
   const c50 = { issue: await issue(50), introspect: await introspect(50) };
-  const memory = peakRss(latch.child.pid!);
+  const memory = rss(latch.child.pid!).peak_rss_mb;
   say(`c50 at ${(rows / 1e6).toFixed(1)}M rows:    issuance ${rps(c50.issue)}   introspection ${rps(c50.introspect)}   latch peak RSS ${memory} MB`);
 
   // Prune under load: introspection's p99 while bin/latch prune deletes the expired rows in batches.
@@ -199,7 +192,6 @@ async function walPerIssuance(pool: pg.Pool, dbName: string, url: string, header
 async function runPrune(env: Record<string, string>): Promise<{ access_tokens: number; seconds: number }> {
   const started = Date.now();
   const child = spawn(process.execPath, [CLI, 'prune', '--json'], { env: { PATH: process.env.PATH, ...env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -210,78 +202,16 @@ async function runPrune(env: Record<string, string>): Promise<{ access_tokens: n
   return { access_tokens: counts.access_tokens ?? 0, seconds: (Date.now() - started) / 1000 };
 }
 
-async function drive(job: LoadJob): Promise<LoadResult> {
-  const dir = mkdtempSync(join(os.tmpdir(), 'latch-scale-'));
-  try {
-    const file = join(dir, 'job.json');
-    writeFileSync(file, JSON.stringify(job));
-    const child = spawn(process.execPath, [LOAD, file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    if (code !== 0) throw new Error(`the load generator failed (exit ${code})`);
-    return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function start(args: string[], env: Record<string, string>, ready: () => Promise<boolean>) {
-  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output = (output + d).slice(-20_000)));
-  child.stderr!.on('data', (d) => (output = (output + d).slice(-20_000)));
-  for (let i = 0; i < 1200; i++) {
-    if (child.exitCode !== null) throw new Error(`latch exited at start:\n${output}`);
-    if (await ready()) return { child };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`latch did not start within 120 s:\n${output}`);
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.on('exit', r));
-  process.kill(child.pid!, 'SIGTERM');
-  await exited;
-}
-
-function peakRss(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Math.round(Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0) / 1024);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function admin(statement: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  try {
-    await c.query(statement);
-  } finally {
-    await c.end();
-  }
-}
-
 const say = (line: string) => process.stdout.write(line + '\n');
 const rps = (r: LoadResult) => `${r.rps.toFixed(0)} req/s (p99 ${r.p99} ms)`;
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 const mb = (b: number) => (b / 2 ** 20).toFixed(0);
 const round3 = (x: number) => Number(x.toFixed(3));
 
+const admin = (statement: string) => adminStatement(serverUrl, statement);
+
 async function cleanup(): Promise<void> {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  stopAll();
   await dropDatabase?.().catch(() => {});
 }
 

@@ -2,7 +2,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { LoadJob, LoadResult } from './load.js';
+
+const LOAD = join(dirname(fileURLToPath(import.meta.url)), 'load.js');
 
 export interface Server {
   child: ChildProcess;
@@ -113,4 +120,33 @@ export async function probe(url: string, stopped: Promise<unknown>, everyMs = 20
   times.sort((a, b) => a - b);
   const at = (q: number) => Number((times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? 0).toFixed(2));
   return { samples: times.length, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1) };
+}
+
+/** Runs one load in its own process (bench/load.ts) and returns what it measured. */
+export async function drive(job: LoadJob): Promise<LoadResult> {
+  const dir = mkdtempSync(join(os.tmpdir(), 'latch-bench-'));
+  try {
+    const file = join(dir, 'job.json');
+    writeFileSync(file, JSON.stringify(job));
+    const child = spawn(process.execPath, [LOAD, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    if (code !== 0) throw new Error(`the load generator failed (exit ${code})`);
+    return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One statement on the PostgreSQL server itself (create or drop the benchmark's database). */
+export async function admin(serverUrl: string, statement: string): Promise<void> {
+  const c = new pg.Client({ connectionString: serverUrl });
+  await c.connect();
+  try {
+    await c.query(statement);
+  } finally {
+    await c.end();
+  }
 }
