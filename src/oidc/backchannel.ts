@@ -55,14 +55,14 @@ export class BackchannelLogout {
   private readonly queue: BackchannelTarget[] = [];
   private running = 0;
   private readonly waiting = new Set<() => void>();
-
+  /** Deliveries in flight (`running` also counts look-ups). */
   constructor(private readonly deps: BackchannelDeps) {}
 
   /**
    * The notifier of the command line and other tools: the database, clock,
    * configuration and key secret are all it needs (no server).
    */
-  static forManage(deps: ManageDeps & { keySecret: string; log: BackchannelDeps['log'] }): BackchannelLogout {
+  static forManage(deps: ManageDeps & Pick<BackchannelDeps, 'log' | 'timeoutMs' | 'concurrency'> & { keySecret: string }): BackchannelLogout {
     const signer = new SigningKeys({ db: deps.db, clock: deps.clock, config: deps.config, keySecret: deps.keySecret });
     return new BackchannelLogout({ ...deps, signer });
   }
@@ -96,7 +96,6 @@ export class BackchannelLogout {
 
   private pump(): void {
     const limit = this.deps.concurrency ?? BACKCHANNEL_CONCURRENCY;
-    // `running` counts look-ups too; deliveries alone are bounded by `limit` beside them.
     while (this.queue.length > 0 && this.delivering < limit) {
       const target = this.queue.shift()!;
       this.delivering++;
