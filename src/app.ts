@@ -41,6 +41,8 @@ import { jwksRoutes } from './routes/jwks.js';
 import { securityRoutes } from './routes/security.js';
 import { passkeyRoutes } from './routes/passkeys.js';
 import { sealer, type Sealer } from './crypto/sealed.js';
+import { BackchannelLogout } from './oidc/backchannel.js';
+import { logoutRoutes } from './routes/logout.js';
 
 export interface AppDeps {
   config: Config;
@@ -61,6 +63,8 @@ declare module 'fastify' {
     signingKeys: SigningKeys;
     /** Seals TOTP secrets at rest under the key secret (purpose totp-secret). */
     totpSealer: Sealer;
+    /** Tells relying parties that sessions ended (Back-Channel Logout); never waited on. */
+    backchannelLogout: BackchannelLogout;
   }
   interface FastifyContextConfig {
     /** Errors on this route render the HTML error page instead of JSON. */
@@ -100,6 +104,10 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   app.decorate('signingKeys', signingKeys);
   app.addHook('onClose', async () => signingKeys.stop());
   app.decorate('totpSealer', sealer(keySecret, 'totp-secret'));
+  const backchannelLogout = new BackchannelLogout({ db: deps.db, clock: deps.clock, config: deps.config, signer: signingKeys, log: app.log });
+  app.decorate('backchannelLogout', backchannelLogout);
+  // Deliveries under way may finish (each is bounded by its timeout) before the database closes.
+  app.addHook('onClose', () => backchannelLogout.idle());
 
   // Only form and JSON bodies are accepted (and multipart at the token endpoints, src/routes/token.ts); anything else is a 415 invalid_request.
   app.removeContentTypeParser('text/plain');
@@ -131,6 +139,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(authorizeRoutes);
   await app.register(deviceRoutes);
   await app.register(loginRoutes);
+  await app.register(logoutRoutes);
   await app.register(homeRoutes);
   await app.register(accountRoutes);
   await app.register(securityRoutes);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { addSeconds, type Clock } from '../clock.js';
 import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
 import type { Executor } from '../store/executor.js';
+import { afterCommit } from '../store/transaction.js';
 import { deleteSession, deleteSessionsOfUser, findLiveSession, insertSession } from '../store/sessions.js';
 
 /** How long a sign-in lasts in the browser. */
@@ -51,7 +52,8 @@ export async function startSession(
   /** How the user proved who they are (RFC 8176 values), for ID tokens' `amr`. */
   amr: string[] = ['pwd'],
 ): Promise<{ id: string; csrfSecret: string }> {
-  if (replacing) await endSession(db, replacing);
+  // Not an end the apps hear of: the same person signs in again in the same browser (prompt=login, max_age).
+  if (replacing) await deleteSession(db, digest(replacing));
   const id = newSecret(PREFIX.session);
   const now = clock.now();
   const csrfSecret = newCsrfSecret();
@@ -66,8 +68,27 @@ export async function startSession(
   return { id, csrfSecret };
 }
 
-export async function endSession(db: Executor, id: string): Promise<void> {
-  await deleteSession(db, digest(id));
+/** A session that ended: its public id and whose it was. */
+export interface EndedSession {
+  sid: string;
+  userId: string;
+}
+
+/**
+ * What ending sessions needs: the database, and who must hear of it once the
+ * end is committed (back-channel logout, src/oidc/backchannel.ts; it must
+ * return at once).
+ */
+export interface SessionEndDeps {
+  db: Executor;
+  onSessionsEnded(ended: readonly EndedSession[]): void;
+}
+
+/** Ends one session (sign-out); the ended session, or null when there was none. */
+export async function endSession({ db, onSessionsEnded }: SessionEndDeps, id: string): Promise<EndedSession | null> {
+  const ended = await deleteSession(db, digest(id));
+  if (ended) afterCommit(db, () => onSessionsEnded([ended]));
+  return ended;
 }
 
 /**
@@ -77,11 +98,13 @@ export async function endSession(db: Executor, id: string): Promise<void> {
  * (back-channel logout) is written once, here.
  */
 export async function endSessionsOfUser(
-  db: Executor,
+  { db, onSessionsEnded }: SessionEndDeps,
   userId: string,
   options: { exceptIdDigest?: string } = {},
-): Promise<{ sid: string }[]> {
-  return deleteSessionsOfUser(db, userId, options.exceptIdDigest);
+): Promise<EndedSession[]> {
+  const ended = (await deleteSessionsOfUser(db, userId, options.exceptIdDigest)).map(({ sid }) => ({ sid, userId }));
+  if (ended.length > 0) afterCommit(db, () => onSessionsEnded(ended));
+  return ended;
 }
 
 /** A secret that signs CSRF tokens, for a session or for a browser not yet signed in. */

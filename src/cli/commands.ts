@@ -82,6 +82,7 @@ function clientView(c: Client, owner: string | null) {
     may_introspect: c.may_introspect,
     access_token_ttl: c.access_token_ttl,
     refresh_token_ttl: c.refresh_token_ttl,
+    ...oidcClientView(c),
     created_at: epochSeconds(c.created_at),
   };
 }
@@ -98,8 +99,35 @@ function describeClient(c: ReturnType<typeof clientView>): string {
     `grant types:    ${c.grant_types.join(',')}`,
     `skip consent:   ${c.skip_consent ? 'yes' : 'no'}`,
     `introspects:    ${c.may_introspect ? "any client's tokens" : 'its own tokens only'}`,
+    ...describeOidcClient(c),
   ].join('\n');
 }
+
+/** OpenID Connect settings: how ID tokens are signed, and logout (RP-Initiated, Back-Channel). */
+const oidcClientView = (c: Client) => ({
+  id_token_alg: c.id_token_alg,
+  post_logout_redirect_uris: c.post_logout_redirect_uris,
+  backchannel_logout_uri: c.backchannel_logout_uri,
+});
+
+const describeOidcClient = (c: ReturnType<typeof oidcClientView>) => [
+  `ID token alg:   ${c.id_token_alg}`,
+  `post-logout:    ${c.post_logout_redirect_uris.join(' ') || '-'}`,
+  `back-channel:   ${c.backchannel_logout_uri ?? '-'}`,
+];
+
+const oidcClientOptions = {
+  'post-logout-redirect-uri': { type: 'string', multiple: true },
+  'backchannel-logout-uri': { type: 'string' },
+  'id-token-alg': { type: 'string' },
+} as const;
+
+/** --backchannel-logout-uri "" removes it; absent leaves it as it is. */
+const oidcClientSettings = (ctx: CliContext) => ({
+  postLogoutRedirectUris: list(ctx, 'post-logout-redirect-uri'),
+  backchannelLogoutUri: str(ctx, 'backchannel-logout-uri') === '' ? null : str(ctx, 'backchannel-logout-uri'),
+  idTokenAlg: str(ctx, 'id-token-alg'),
+});
 
 const clientSettingOptions = {
   name: { type: 'string' },
@@ -113,6 +141,7 @@ const clientSettingOptions = {
   'no-introspect': { type: 'boolean' },
   'access-token-ttl': { type: 'string' },
   'refresh-token-ttl': { type: 'string' },
+  ...oidcClientOptions,
 } as const;
 
 /** --introspect / --no-introspect: true, false, or undefined for "leave as it is". */
@@ -135,6 +164,7 @@ function clientSettings(ctx: CliContext) {
     mayIntrospect: introspectFlag(ctx),
     accessTokenTtl: seconds(ctx, 'access-token-ttl'),
     refreshTokenTtl: seconds(ctx, 'refresh-token-ttl'),
+    ...oidcClientSettings(ctx),
   };
 }
 
@@ -195,7 +225,7 @@ export const COMMANDS: Record<string, Command> = {
 
   'client create': {
     usage:
-      '--name N --redirect-uri URI... [--scope "read write"] [--grant-types authorization_code,refresh_token,password,client_credentials,implicit,device_code] [--public] [--skip-consent] [--introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--owner U] [--description D] [--website URL]',
+      '--name N --redirect-uri URI... [--scope "read write"] [--grant-types authorization_code,refresh_token,password,client_credentials,implicit,device_code] [--public] [--skip-consent] [--introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--owner U] [--description D] [--website URL] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URI] [--id-token-alg RS256|ES256|EdDSA]',
     summary:
       'Registers a client. The secret is printed once: store it now. --redirect-uri repeats; urn:ietf:wg:oauth:2.0:oob is allowed. ' +
       "--introspect lets it introspect other clients' tokens (for a resource server); every client may introspect its own.",
@@ -265,7 +295,7 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   'client update': {
-    usage: 'ID [--name N] [--redirect-uri URI...] [--scope S] [--grant-types G,...] [--skip-consent] [--introspect|--no-introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--description D] [--website URL]',
+    usage: 'ID [--name N] [--redirect-uri URI...] [--scope S] [--grant-types G,...] [--skip-consent] [--introspect|--no-introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--description D] [--website URL] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URI|""] [--id-token-alg A]',
     summary: "Changes a client's settings; --redirect-uri replaces the whole list. --no-introspect takes the introspection permission away.",
     positionals: 1,
     options: clientSettingOptions,

@@ -37,6 +37,10 @@ export interface ClientsTable {
   refresh_token_ttl: number | null;
   /** How its ID tokens are signed. */
   id_token_alg: Generated<SigningAlg>;
+  /** RP-Initiated Logout: where it may send the browser after signing out (exact match). */
+  post_logout_redirect_uris: Generated<string[]>;
+  /** Back-Channel Logout: where it is told, by POST, that a session it signed in to ended. */
+  backchannel_logout_uri: Generated<string | null>;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }

@@ -33,7 +33,10 @@ export function openidConfiguration(config: Config) {
   const shared = serverMetadata(config);
   return {
     ...shared,
-    // end_session_endpoint comes with RP-Initiated Logout (/oauth/logout), not built yet.
+    // RP-Initiated Logout 1.0 and Back-Channel Logout 1.0 (logout tokens carry `sid`).
+    end_session_endpoint: `${config.issuer}/oauth/logout`,
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [...SIGNING_ALGS],
     claims_supported: CLAIMS_SUPPORTED,

@@ -30,6 +30,7 @@ import { actingUser } from '../web/audit-context.js';
 import { consolePage } from '../web/console-page.js';
 import { checkCsrf, csrfToken } from '../web/csrf.js';
 import { requireUser } from '../web/guards.js';
+import { SIGNING_ALGS } from '../oidc/keys.js';
 
 const params = z.object({ clientId: z.string().max(200) });
 const tokenParams = params.extend({ tokenId: z.string().max(200) });
@@ -90,6 +91,7 @@ export const appRoutes: FastifyPluginAsync = async (app) => {
         // What only administrators may enable is not offered to anyone else (RFC 9700).
         admin,
         grantChoices: grantChoicesFor(admin, form.grants ?? []),
+        signingAlgs: SIGNING_ALGS,
         csrf: await csrfToken(request, reply, form.action),
       },
       status,

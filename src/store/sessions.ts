@@ -27,8 +27,10 @@ export function findLiveSession(db: Executor, idDigest: string, now: Date) {
     .executeTakeFirst();
 }
 
-export async function deleteSession(db: Executor, idDigest: string): Promise<void> {
-  await db.deleteFrom('sessions').where('id_digest', '=', idDigest).execute();
+/** Deletes a session; what it was (its public id and user), or null when there was none. */
+export async function deleteSession(db: Executor, idDigest: string): Promise<{ sid: string; userId: string } | null> {
+  const row = await db.deleteFrom('sessions').where('id_digest', '=', idDigest).returning(['sid', 'user_id']).executeTakeFirst();
+  return row ? { sid: row.sid, userId: row.user_id } : null;
 }
 
 /** Deletes every session of a user but `exceptIdDigest`; returns what ended, for those who must hear of it. */

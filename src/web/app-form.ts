@@ -6,6 +6,32 @@ import { DEVICE_CODE_GRANT_TYPE } from '../oauth/device.js';
 
 /** A text field, or absent; a repeated one (an array) is refused as malformed. */
 const text = z.string().max(20_000).optional();
+
+/** OpenID Connect settings (ID token algorithm, logout), kept together: the form's fields, values and input. */
+function oidcFields() {
+  return { post_logout_redirect_uris: text, backchannel_logout_uri: text, id_token_alg: text };
+}
+interface OidcValues {
+  post_logout_redirect_uris: string;
+  backchannel_logout_uri: string;
+  id_token_alg: string;
+}
+const blankOidc = (): OidcValues => ({ post_logout_redirect_uris: '', backchannel_logout_uri: '', id_token_alg: 'RS256' });
+const oidcFromBody = (body: Partial<OidcValues>): OidcValues => ({
+  post_logout_redirect_uris: body.post_logout_redirect_uris ?? '',
+  backchannel_logout_uri: body.backchannel_logout_uri ?? '',
+  id_token_alg: body.id_token_alg ?? 'RS256',
+});
+const oidcFromClient = (client: Client): OidcValues => ({
+  post_logout_redirect_uris: client.post_logout_redirect_uris.join('\n'),
+  backchannel_logout_uri: client.backchannel_logout_uri ?? '',
+  id_token_alg: client.id_token_alg,
+});
+const oidcInput = (values: OidcValues): Pick<ClientInput, 'postLogoutRedirectUris' | 'backchannelLogoutUri' | 'idTokenAlg'> => ({
+  postLogoutRedirectUris: values.post_logout_redirect_uris.split(/\r?\n/),
+  backchannelLogoutUri: values.backchannel_logout_uri.trim() || null,
+  idTokenAlg: values.id_token_alg,
+});
 /** Checkbox groups arrive as nothing, one string, or an array of them. */
 export const checked = z
   .union([z.string().max(200), z.array(z.string().max(200)).max(50)])
@@ -24,11 +50,12 @@ export const appFormBody = z.object({
   may_introspect: text,
   access_token_ttl: text,
   refresh_token_ttl: text,
+  ...oidcFields(),
 });
 export type AppFormBody = z.infer<typeof appFormBody>;
 
 /** What the form shows: the user's own input when re-rendering, so nothing typed is lost. */
-export interface AppFormValues {
+export interface AppFormValues extends OidcValues {
   name: string;
   description: string;
   website: string;
@@ -53,6 +80,7 @@ export function blankValues(knownScopes: string[]): AppFormValues {
     may_introspect: false,
     access_token_ttl: '',
     refresh_token_ttl: '',
+    ...blankOidc(),
   };
 }
 
@@ -68,6 +96,7 @@ export function valuesFromBody(body: AppFormBody): AppFormValues {
     may_introspect: body.may_introspect !== undefined,
     access_token_ttl: body.access_token_ttl ?? '',
     refresh_token_ttl: body.refresh_token_ttl ?? '',
+    ...oidcFromBody(body),
   };
 }
 
@@ -83,6 +112,7 @@ export function valuesFromClient(client: Client): AppFormValues {
     may_introspect: client.may_introspect,
     access_token_ttl: client.access_token_ttl?.toString() ?? '',
     refresh_token_ttl: client.refresh_token_ttl?.toString() ?? '',
+    ...oidcFromClient(client),
   };
 }
 
@@ -106,6 +136,7 @@ export function clientInput(values: AppFormValues, admin: boolean): ClientInput 
     mayIntrospect: admin || values.may_introspect ? values.may_introspect : undefined,
     accessTokenTtl: optionalSeconds(values.access_token_ttl),
     refreshTokenTtl: optionalSeconds(values.refresh_token_ttl),
+    ...oidcInput(values),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { endSession, findSession, SESSION_TTL_SECONDS, startSession, type Session } from '../accounts/sessions.js';
+import { endSession, findSession, SESSION_TTL_SECONDS, startSession, type EndedSession, type Session, type SessionEndDeps } from '../accounts/sessions.js';
 import { cookieOptions, readSigned } from './signed-cookies.js';
 
 export const SESSION_COOKIE = 'latch_session';
@@ -31,9 +31,17 @@ export async function signIn(request: FastifyRequest, reply: FastifyReply, userI
   request.latchCsrfSecret = csrfSecret;
 }
 
-export async function signOut(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+/** Ending sessions from a request: this server's database and back-channel logout. */
+export const sessionEndDeps = (request: FastifyRequest): SessionEndDeps => ({
+  db: request.server.deps.db,
+  onSessionsEnded: request.server.backchannelLogout.notify,
+});
+
+/** Ends this browser's session (the apps it signed in to hear of it by back-channel); what ended, if anything. */
+export async function signOut(request: FastifyRequest, reply: FastifyReply): Promise<EndedSession | null> {
   const id = readSigned(request, SESSION_COOKIE);
-  if (id) await endSession(request.server.deps.db, id);
+  const ended = id ? await endSession(sessionEndDeps(request), id) : null;
   reply.clearCookie(SESSION_COOKIE, { path: '/' });
   request.latchSession = null;
+  return ended;
 }

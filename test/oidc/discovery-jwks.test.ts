@@ -68,6 +68,9 @@ describe('discovery documents', () => {
         'preferred_username', 'name', 'email', 'email_verified',
       ],
       prompt_values_supported: ['none', 'login', 'consent'],
+      end_session_endpoint: `${shared.issuer}/oauth/logout`,
+      backchannel_logout_supported: true,
+      backchannel_logout_session_supported: true,
     });
   });
 

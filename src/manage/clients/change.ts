@@ -86,6 +86,9 @@ export async function editClient(
       mayIntrospect: input.mayIntrospect ?? before.may_introspect,
       accessTokenTtl: input.accessTokenTtl !== undefined ? input.accessTokenTtl : before.access_token_ttl,
       refreshTokenTtl: input.refreshTokenTtl !== undefined ? input.refreshTokenTtl : before.refresh_token_ttl,
+      postLogoutRedirectUris: input.postLogoutRedirectUris ?? before.post_logout_redirect_uris,
+      backchannelLogoutUri: input.backchannelLogoutUri !== undefined ? input.backchannelLogoutUri : before.backchannel_logout_uri,
+      idTokenAlg: input.idTokenAlg ?? before.id_token_alg,
     },
     before.is_confidential,
   );

@@ -1,7 +1,9 @@
 import type { Client } from '../../db/schema.js';
 import type { Config } from '../../config.js';
 import { parseScope } from '../../oauth/scopes.js';
-import { redirectUriProblem } from '../../oauth/redirect-uris.js';
+import { OOB_URI, redirectUriProblem } from '../../oauth/redirect-uris.js';
+import type { SigningAlg } from '../../db/schema.js';
+import { SIGNING_ALGS } from '../../oidc/keys.js';
 import { lifetimeProblem, ValidationError } from '../validation.js';
 import { DEVICE_CODE_GRANT_TYPE } from '../../oauth/device.js';
 
@@ -33,6 +35,10 @@ export interface ClientInput {
   mayIntrospect?: boolean;
   accessTokenTtl?: number | null;
   refreshTokenTtl?: number | null;
+  /** OpenID Connect: where logout may return the browser, where back-channel logout is sent, how ID tokens are signed. */
+  postLogoutRedirectUris?: string[];
+  backchannelLogoutUri?: string | null;
+  idTokenAlg?: string;
 }
 
 interface ValidClient {
@@ -46,6 +52,33 @@ interface ValidClient {
   may_introspect: boolean;
   access_token_ttl: number | null;
   refresh_token_ttl: number | null;
+  post_logout_redirect_uris: string[];
+  backchannel_logout_uri: string | null;
+  id_token_alg: SigningAlg;
+}
+
+const MAX_URIS = 20;
+
+/**
+ * The one rule for every URI an app registers for the browser or for latch to
+ * reach: redirect URIs (RFC 6749 §3.1.2, RFC 8252), post-logout redirect URIs
+ * and the back-channel logout URI. Trimmed, blank lines dropped, duplicates
+ * merged; a problem names the URI. `oob`: the out-of-band URN is a place to
+ * show a code, so only redirect URIs may be it; `httpOnly`: latch POSTs to it.
+ */
+export function uriList(values: readonly string[], options: { oob?: boolean; httpOnly?: boolean } = {}): { uris: string[]; problem: string | null } {
+  const uris = [...new Set(values.map((u) => u.trim()).filter((u) => u.length > 0))];
+  if (uris.length > MAX_URIS) return { uris, problem: `at most ${MAX_URIS} are allowed` };
+  for (const uri of uris) {
+    const p =
+      uri === OOB_URI && !options.oob
+        ? 'is only for showing a code; it cannot be returned to'
+        : options.httpOnly && !/^https?:/i.test(uri)
+          ? 'must be an http(s) URL'
+          : redirectUriProblem(uri);
+    if (p) return { uris, problem: `${uri} ${p}` };
+  }
+  return { uris, problem: null };
 }
 
 /** Checks a registration; throws ValidationError naming each bad field. */
@@ -64,22 +97,21 @@ export function validateClient(config: Config, input: ClientInput, confidential:
       problems.website = 'must be an absolute URL';
     }
   }
-  const redirectUris = [...new Set(input.redirectUris.map((u) => u.trim()).filter((u) => u.length > 0))];
+  const redirects = uriList(input.redirectUris, { oob: true });
+  const redirectUris = redirects.uris;
   const grantTypes = [...new Set((input.grantTypes ?? DEFAULT_GRANT_TYPES).map((g) => (Object.hasOwn(GRANT_TYPE_ALIASES, g) ? GRANT_TYPE_ALIASES[g]! : g)))];
   const needsRedirect = grantTypes.includes('authorization_code') || grantTypes.includes('implicit');
   if (needsRedirect && redirectUris.length === 0) {
     problems.redirect_uris = 'at least one is needed for the authorization_code and implicit grants';
-  } else if (redirectUris.length > 20) {
-    problems.redirect_uris = 'at most 20 are allowed';
-  } else {
-    for (const uri of redirectUris) {
-      const p = redirectUriProblem(uri);
-      if (p) {
-        problems.redirect_uris = `${uri} ${p}`;
-        break;
-      }
-    }
+  } else if (redirects.problem) {
+    problems.redirect_uris = redirects.problem;
   }
+  const postLogout = uriList(input.postLogoutRedirectUris ?? []);
+  if (postLogout.problem) problems.post_logout_redirect_uris = postLogout.problem;
+  const backchannel = uriList(input.backchannelLogoutUri ? [input.backchannelLogoutUri] : [], { httpOnly: true });
+  if (backchannel.problem) problems.backchannel_logout_uri = backchannel.problem;
+  const idTokenAlg = input.idTokenAlg ?? 'RS256';
+  if (!(SIGNING_ALGS as readonly string[]).includes(idTokenAlg)) problems.id_token_alg = `must be one of ${SIGNING_ALGS.join(', ')}`;
   const scopes = input.scopes ? [...new Set(input.scopes)] : [...config.scopes];
   const unknown = scopes.filter((s) => !config.scopes.includes(s));
   if (unknown.length > 0) problems.scopes = `unknown scope ${unknown.join(', ')}; known: ${config.scopes.join(' ')}`;
@@ -110,6 +142,9 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     may_introspect: input.mayIntrospect ?? false,
     access_token_ttl: input.accessTokenTtl ?? null,
     refresh_token_ttl: input.refreshTokenTtl ?? null,
+    post_logout_redirect_uris: postLogout.uris,
+    backchannel_logout_uri: backchannel.uris[0] ?? null,
+    id_token_alg: idTokenAlg as SigningAlg,
   };
 }
 
@@ -145,13 +180,17 @@ export function needsReview(before: Client, after: Client): boolean {
     before.name !== after.name ||
     added(before.redirect_uris, after.redirect_uris) ||
     added(before.scopes, after.scopes) ||
-    added(before.grant_types, after.grant_types)
+    added(before.grant_types, after.grant_types) ||
+    // Where logout sends the browser, and where latch posts, are looked at like redirect URIs.
+    added(before.post_logout_redirect_uris, after.post_logout_redirect_uris) ||
+    (after.backchannel_logout_uri !== null && after.backchannel_logout_uri !== before.backchannel_logout_uri)
   );
 }
 
 /** The names of the settings an update changed (never their values: a name is enough to answer "who changed what"). */
 export function changedSettings(before: Client, after: Client): string[] {
-  const keys = ['name', 'description', 'website', 'redirect_uris', 'scopes', 'grant_types', 'skip_consent', 'access_token_ttl', 'refresh_token_ttl'] as const;
+  const keys = ['name', 'description', 'website', 'redirect_uris', 'scopes', 'grant_types', 'skip_consent', 'access_token_ttl', 'refresh_token_ttl',
+    'post_logout_redirect_uris', 'backchannel_logout_uri', 'id_token_alg'] as const;
   return keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
