@@ -16,6 +16,9 @@ export interface UsersTable {
   created_at: CreatedAt;
 }
 
+/** RFC 9068 or a random string. */
+export type AccessTokenFormat = 'opaque' | 'jwt';
+
 export interface ClientsTable {
   id: string;
   client_id: string;
@@ -37,6 +40,10 @@ export interface ClientsTable {
   refresh_token_ttl: number | null;
   /** How its ID tokens are signed. */
   id_token_alg: Generated<SigningAlg>;
+  /** RFC 9068: `jwt` access tokens are signed JWTs; `opaque` ones random strings. */
+  access_token_format: Generated<AccessTokenFormat>;
+  /** RFC 8707: the resources its tokens may be for (empty: any absolute URI). */
+  resources: Generated<string[]>;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }
@@ -65,6 +72,8 @@ export interface AuthorizationCodesTable {
   auth_time: Generated<Date | null>;
   sid: Generated<string | null>;
   amr: Generated<string[] | null>;
+  /** RFC 8707: the resources asked for (empty: none). */
+  resources: Generated<string[]>;
   created_at: CreatedAt;
 }
 
@@ -79,6 +88,8 @@ export interface GrantsTable {
   auth_time: Generated<Date | null>;
   sid: Generated<string | null>;
   amr: Generated<string[] | null>;
+  /** RFC 8707: the resources the grant is bound to (empty: none); its tokens may narrow them. */
+  resources: Generated<string[]>;
   created_at: CreatedAt;
 }
 
@@ -95,6 +106,8 @@ export interface AccessTokensTable {
   label: string | null;
   expires_at: Timestamp | null;
   revoked_at: Timestamp | null;
+  /** RFC 8707: the resources it is for (empty: the issuer). */
+  audience: Generated<string[]>;
   created_at: CreatedAt;
 }
 
