@@ -24,6 +24,8 @@ export const appFormBody = z.object({
   may_introspect: text,
   access_token_ttl: text,
   refresh_token_ttl: text,
+  access_token_format: text,
+  resources: text,
 });
 export type AppFormBody = z.infer<typeof appFormBody>;
 
@@ -39,6 +41,9 @@ export interface AppFormValues {
   may_introspect: boolean;
   access_token_ttl: string;
   refresh_token_ttl: string;
+  /** RFC 9068 / RFC 8707: `opaque` or `jwt`; resource URIs one per line. */
+  access_token_format: string;
+  resources: string;
 }
 
 export function blankValues(knownScopes: string[]): AppFormValues {
@@ -53,6 +58,8 @@ export function blankValues(knownScopes: string[]): AppFormValues {
     may_introspect: false,
     access_token_ttl: '',
     refresh_token_ttl: '',
+    access_token_format: 'opaque',
+    resources: '',
   };
 }
 
@@ -68,6 +75,8 @@ export function valuesFromBody(body: AppFormBody): AppFormValues {
     may_introspect: body.may_introspect !== undefined,
     access_token_ttl: body.access_token_ttl ?? '',
     refresh_token_ttl: body.refresh_token_ttl ?? '',
+    access_token_format: body.access_token_format ?? 'opaque',
+    resources: body.resources ?? '',
   };
 }
 
@@ -83,6 +92,8 @@ export function valuesFromClient(client: Client): AppFormValues {
     may_introspect: client.may_introspect,
     access_token_ttl: client.access_token_ttl?.toString() ?? '',
     refresh_token_ttl: client.refresh_token_ttl?.toString() ?? '',
+    access_token_format: client.access_token_format,
+    resources: client.resources.join('\n'),
   };
 }
 
@@ -106,6 +117,8 @@ export function clientInput(values: AppFormValues, admin: boolean): ClientInput 
     mayIntrospect: admin || values.may_introspect ? values.may_introspect : undefined,
     accessTokenTtl: optionalSeconds(values.access_token_ttl),
     refreshTokenTtl: optionalSeconds(values.refresh_token_ttl),
+    accessTokenFormat: values.access_token_format,
+    resources: values.resources.split(/\r?\n/),
   };
 }
 

@@ -86,6 +86,8 @@ export async function editClient(
       mayIntrospect: input.mayIntrospect ?? before.may_introspect,
       accessTokenTtl: input.accessTokenTtl !== undefined ? input.accessTokenTtl : before.access_token_ttl,
       refreshTokenTtl: input.refreshTokenTtl !== undefined ? input.refreshTokenTtl : before.refresh_token_ttl,
+      accessTokenFormat: input.accessTokenFormat ?? before.access_token_format,
+      resources: input.resources ?? before.resources,
     },
     before.is_confidential,
   );

@@ -1,9 +1,10 @@
-import type { Client } from '../../db/schema.js';
+import type { AccessTokenFormat, Client } from '../../db/schema.js';
 import type { Config } from '../../config.js';
 import { parseScope } from '../../oauth/scopes.js';
 import { redirectUriProblem } from '../../oauth/redirect-uris.js';
 import { lifetimeProblem, ValidationError } from '../validation.js';
 import { DEVICE_CODE_GRANT_TYPE } from '../../oauth/device.js';
+import { MAX_RESOURCES, resourceProblem } from '../../oauth/resources.js';
 
 /** An app's settings: what each may hold, and what only an administrator may turn on. */
 
@@ -33,7 +34,13 @@ export interface ClientInput {
   mayIntrospect?: boolean;
   accessTokenTtl?: number | null;
   refreshTokenTtl?: number | null;
+  /** RFC 9068 JWT or opaque access tokens. */
+  accessTokenFormat?: string;
+  /** RFC 8707: the resources its tokens may be for (none: any). */
+  resources?: string[];
 }
+
+export const ACCESS_TOKEN_FORMATS: readonly AccessTokenFormat[] = ['opaque', 'jwt'];
 
 interface ValidClient {
   name: string;
@@ -46,6 +53,8 @@ interface ValidClient {
   may_introspect: boolean;
   access_token_ttl: number | null;
   refresh_token_ttl: number | null;
+  access_token_format: AccessTokenFormat;
+  resources: string[];
 }
 
 /** Checks a registration; throws ValidationError naming each bad field. */
@@ -98,6 +107,12 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     const problem = value === undefined || value === null ? null : lifetimeProblem(value);
     if (problem) problems[field] = problem;
   }
+  const format = input.accessTokenFormat ?? 'opaque';
+  if (!(ACCESS_TOKEN_FORMATS as readonly string[]).includes(format)) problems.access_token_format = `must be ${ACCESS_TOKEN_FORMATS.join(' or ')}`;
+  const resources = [...new Set((input.resources ?? []).map((r) => r.trim()).filter((r) => r.length > 0))];
+  const resourcesProblem = resources.length > MAX_RESOURCES ? `at most ${MAX_RESOURCES} are allowed` : resources.map((r) => [r, resourceProblem(r)]).find(([, p]) => p);
+  if (typeof resourcesProblem === 'string') problems.resources = resourcesProblem;
+  else if (resourcesProblem) problems.resources = `${resourcesProblem[0]} ${resourcesProblem[1]}`;
   if (Object.keys(problems).length > 0) throw new ValidationError(problems);
   return {
     name,
@@ -110,6 +125,8 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     may_introspect: input.mayIntrospect ?? false,
     access_token_ttl: input.accessTokenTtl ?? null,
     refresh_token_ttl: input.refreshTokenTtl ?? null,
+    access_token_format: format as AccessTokenFormat,
+    resources,
   };
 }
 
@@ -151,7 +168,7 @@ export function needsReview(before: Client, after: Client): boolean {
 
 /** The names of the settings an update changed (never their values: a name is enough to answer "who changed what"). */
 export function changedSettings(before: Client, after: Client): string[] {
-  const keys = ['name', 'description', 'website', 'redirect_uris', 'scopes', 'grant_types', 'skip_consent', 'access_token_ttl', 'refresh_token_ttl'] as const;
+  const keys = ['name', 'description', 'website', 'redirect_uris', 'scopes', 'grant_types', 'skip_consent', 'access_token_ttl', 'refresh_token_ttl', 'access_token_format', 'resources'] as const;
   return keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
