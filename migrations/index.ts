@@ -8,6 +8,7 @@ import * as m0009 from './0009_device_codes.js';
 import * as m0010 from './0010_oidc.js';
 import * as m0011 from './0011_totp.js';
 import * as m0012 from './0012_logout.js';
+import * as m0013 from './0013_jwt_access_tokens.js';
 import * as m0016 from './0016_passkeys.js';
 
 /** Every migration, by name, in the order they run (Kysely sorts by name). */
@@ -21,5 +22,6 @@ export const migrations: Record<string, Migration> = {
   '0010_oidc': m0010,
   '0011_totp': m0011,
   '0012_logout': m0012,
+  '0013_jwt_access_tokens': m0013,
   '0016_passkeys': m0016,
 };

@@ -83,6 +83,9 @@ function clientView(c: Client, owner: string | null) {
     access_token_ttl: c.access_token_ttl,
     refresh_token_ttl: c.refresh_token_ttl,
     ...oidcClientView(c),
+    // RFC 9068 and RFC 8707
+    access_token_format: c.access_token_format,
+    resources: c.resources,
     created_at: epochSeconds(c.created_at),
   };
 }
@@ -100,6 +103,8 @@ function describeClient(c: ReturnType<typeof clientView>): string {
     `skip consent:   ${c.skip_consent ? 'yes' : 'no'}`,
     `introspects:    ${c.may_introspect ? "any client's tokens" : 'its own tokens only'}`,
     ...describeOidcClient(c),
+    `access tokens:  ${c.access_token_format}`,
+    `resources:      ${c.resources.join(' ') || '(any)'}`,
   ].join('\n');
 }
 
@@ -142,6 +147,8 @@ const clientSettingOptions = {
   'access-token-ttl': { type: 'string' },
   'refresh-token-ttl': { type: 'string' },
   ...oidcClientOptions,
+  'access-token-format': { type: 'string' },
+  resource: { type: 'string', multiple: true },
 } as const;
 
 /** --introspect / --no-introspect: true, false, or undefined for "leave as it is". */
@@ -165,6 +172,8 @@ function clientSettings(ctx: CliContext) {
     accessTokenTtl: seconds(ctx, 'access-token-ttl'),
     refreshTokenTtl: seconds(ctx, 'refresh-token-ttl'),
     ...oidcClientSettings(ctx),
+    accessTokenFormat: str(ctx, 'access-token-format'),
+    resources: list(ctx, 'resource'),
   };
 }
 
@@ -225,10 +234,11 @@ export const COMMANDS: Record<string, Command> = {
 
   'client create': {
     usage:
-      '--name N --redirect-uri URI... [--scope "read write"] [--grant-types authorization_code,refresh_token,password,client_credentials,implicit,device_code] [--public] [--skip-consent] [--introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--owner U] [--description D] [--website URL] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URI] [--id-token-alg RS256|ES256|EdDSA]',
+      '--name N --redirect-uri URI... [--scope "read write"] [--grant-types authorization_code,refresh_token,password,client_credentials,implicit,device_code] [--public] [--skip-consent] [--introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--access-token-format opaque|jwt] [--resource URI...] [--owner U] [--description D] [--website URL] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URI] [--id-token-alg RS256|ES256|EdDSA]',
     summary:
       'Registers a client. The secret is printed once: store it now. --redirect-uri repeats; urn:ietf:wg:oauth:2.0:oob is allowed. ' +
-      "--introspect lets it introspect other clients' tokens (for a resource server); every client may introspect its own.",
+      "--introspect lets it introspect other clients' tokens (for a resource server); every client may introspect its own. " +
+      '--access-token-format jwt issues RFC 9068 JWT access tokens; --resource repeats and limits the RFC 8707 resources its tokens may be for.',
     options: { ...clientSettingOptions, public: { type: 'boolean' }, owner: { type: 'string' } },
     async run(ctx) {
       const settings = clientSettings(ctx);
@@ -295,8 +305,10 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   'client update': {
-    usage: 'ID [--name N] [--redirect-uri URI...] [--scope S] [--grant-types G,...] [--skip-consent] [--introspect|--no-introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--description D] [--website URL] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URI|""] [--id-token-alg A]',
-    summary: "Changes a client's settings; --redirect-uri replaces the whole list. --no-introspect takes the introspection permission away.",
+    usage: 'ID [--name N] [--redirect-uri URI...] [--scope S] [--grant-types G,...] [--skip-consent] [--introspect|--no-introspect] [--access-token-ttl S] [--refresh-token-ttl S] [--access-token-format opaque|jwt] [--resource URI...] [--description D] [--website URL] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URI|""] [--id-token-alg A]',
+    summary:
+      "Changes a client's settings; --redirect-uri replaces the whole list. --no-introspect takes the introspection permission away. " +
+      '--resource replaces the list of resources; --resource "" empties it (any resource).',
     positionals: 1,
     options: clientSettingOptions,
     async run(ctx) {

@@ -16,6 +16,9 @@ export interface UsersTable {
   created_at: CreatedAt;
 }
 
+/** RFC 9068 or a random string. */
+export type AccessTokenFormat = 'opaque' | 'jwt';
+
 export interface ClientsTable {
   id: string;
   client_id: string;
@@ -41,6 +44,10 @@ export interface ClientsTable {
   post_logout_redirect_uris: Generated<string[]>;
   /** Back-Channel Logout: where it is told, by POST, that a session it signed in to ended. */
   backchannel_logout_uri: Generated<string | null>;
+  /** RFC 9068: `jwt` access tokens are signed JWTs; `opaque` ones random strings. */
+  access_token_format: Generated<AccessTokenFormat>;
+  /** RFC 8707: the resources its tokens may be for (empty: any absolute URI). */
+  resources: Generated<string[]>;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }
@@ -69,6 +76,8 @@ export interface AuthorizationCodesTable {
   auth_time: Generated<Date | null>;
   sid: Generated<string | null>;
   amr: Generated<string[] | null>;
+  /** RFC 8707: the resources asked for (empty: none). */
+  resources: Generated<string[]>;
   created_at: CreatedAt;
 }
 
@@ -83,6 +92,8 @@ export interface GrantsTable {
   auth_time: Generated<Date | null>;
   sid: Generated<string | null>;
   amr: Generated<string[] | null>;
+  /** RFC 8707: the resources the grant is bound to (empty: none); its tokens may narrow them. */
+  resources: Generated<string[]>;
   created_at: CreatedAt;
 }
 
@@ -99,6 +110,8 @@ export interface AccessTokensTable {
   label: string | null;
   expires_at: Timestamp | null;
   revoked_at: Timestamp | null;
+  /** RFC 8707: the resources it is for (empty: the issuer). */
+  audience: Generated<string[]>;
   created_at: CreatedAt;
 }
 

@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../clock.js';
-import { digest } from '../crypto/secrets.js';
 import { findAccessToken, type AccessTokenView } from '../store/access-tokens.js';
+import { accessTokenDigest, MAX_JWT_LENGTH, type AccessTokenVerifier } from './jwt-access-token.js';
 import { OAuthError } from './errors.js';
 import { parseScope } from './scopes.js';
 import { tokenState, type TokenState } from './token-state.js';
@@ -53,12 +53,15 @@ export const TOKEN_IN_WRONG_PLACE =
 /**
  * RFC 6750 §3: a token from the Authorization header, good for `scopes`, or the
  * OAuthError (with its WWW-Authenticate challenge) that the caller must get.
+ * Opaque and JWT access tokens alike are found by their record (`verifier`
+ * checks a JWT is latch's own first), so revocation ends both.
  * `tokenElsewhere`: the request carried an `access_token` parameter instead (§2.2/§2.3,
  * which latch does not accept), so the answer can say where the token belongs.
  */
 export async function validateBearer(
   db: Kysely<Database>,
   clock: Clock,
+  verifier: AccessTokenVerifier,
   authorization: string | undefined,
   scopes: readonly string[],
   tokenElsewhere = false,
@@ -73,7 +76,9 @@ export async function validateBearer(
   if (!m) {
     throw bearerError('invalid_request', 'The Authorization header is malformed');
   }
-  const token = m[1]!.length > 512 ? undefined : await findAccessToken(db, digest(m[1]!));
+  const presented = m[1]!;
+  const tokenDigest = presented.length > MAX_JWT_LENGTH ? null : await accessTokenDigest(verifier, presented);
+  const token = tokenDigest === null ? undefined : await findAccessToken(db, tokenDigest);
   const problem = tokenProblem(token, clock.now());
   if (problem) {
     throw bearerError('invalid_token', problem);

@@ -1,4 +1,4 @@
-/** Error codes of RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1, RFC 7009, RFC 8628 §3.5, OIDC Core §3.1.2.6 and latch's own. */
+/** Error codes of RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1, RFC 7009, RFC 8628 §3.5, RFC 8707 §2, OIDC Core §3.1.2.6 and latch's own. */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -8,6 +8,7 @@ export type OAuthErrorCode =
   | 'unsupported_response_type'
   | 'unsupported_token_type'
   | 'invalid_scope'
+  | 'invalid_target'
   | 'access_denied'
   | 'login_required'
   | 'consent_required'

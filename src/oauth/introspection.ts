@@ -10,6 +10,8 @@ import type { AuthenticatedClient } from './client-auth.js';
 import { OAuthError } from './errors.js';
 import { required, type Params } from './params.js';
 import { isLive } from './token-state.js';
+import { accessTokenDigest, type AccessTokenVerifier } from './jwt-access-token.js';
+import { audienceOf } from './resources.js';
 
 export type Introspection =
   | { active: false }
@@ -22,6 +24,8 @@ export type Introspection =
       token_type: 'Bearer' | 'refresh_token';
       exp?: number;
       iat: number;
+      /** An access token's audience (RFC 8707 resources; without any, the issuer). */
+      aud?: string | string[];
     };
 
 /**
@@ -39,23 +43,28 @@ export const mayIntrospect = (caller: Pick<Client, 'client_id' | 'may_introspect
 export async function introspect(
   db: Kysely<Database>,
   clock: Clock,
+  verifier: AccessTokenVerifier,
   params: Params,
   auth: AuthenticatedClient,
 ): Promise<Introspection> {
   if (auth.method === 'none') throw new OAuthError('invalid_client', 'Introspection needs client authentication');
-  const tokenDigest = digest(required(params, 'token'));
+  const token = required(params, 'token');
+  const digests = { access: await accessTokenDigest(verifier, token), refresh: digest(token) };
   const now = clock.now();
   const tryRefreshFirst = params.token_type_hint === 'refresh_token';
   const order = tryRefreshFirst ? [asRefresh, asAccess] : [asAccess, asRefresh];
   for (const lookup of order) {
-    const result = await lookup(db, tokenDigest, now);
+    const result = await lookup(db, digests, now, verifier.issuer);
     if (result) return result.active && !mayIntrospect(auth.client, result.client_id) ? { active: false } : result;
   }
   return { active: false };
 }
 
-async function asAccess(db: Kysely<Database>, tokenDigest: string, now: Date): Promise<Introspection | null> {
-  const token = await findAccessToken(db, tokenDigest);
+type Digests = { access: string | null; refresh: string };
+
+async function asAccess(db: Kysely<Database>, digests: Digests, now: Date, issuer: string): Promise<Introspection | null> {
+  if (digests.access === null) return null;
+  const token = await findAccessToken(db, digests.access);
   if (!token) return null;
   if (!isLive(token, token.client_status, now)) return { active: false };
   return {
@@ -66,11 +75,12 @@ async function asAccess(db: Kysely<Database>, tokenDigest: string, now: Date): P
     token_type: 'Bearer',
     ...(token.expires_at ? { exp: epochSeconds(token.expires_at) } : {}),
     iat: epochSeconds(token.created_at),
+    aud: audienceOf(token.audience, issuer),
   };
 }
 
-async function asRefresh(db: Kysely<Database>, tokenDigest: string, now: Date): Promise<Introspection | null> {
-  const token = await findRefreshToken(db, tokenDigest);
+async function asRefresh(db: Kysely<Database>, digests: Digests, now: Date): Promise<Introspection | null> {
+  const token = await findRefreshToken(db, digests.refresh);
   if (!token) return null;
   if (!isLive(token, token.client_status, now)) return { active: false };
   const user = token.user_id ? await findUserById(db, token.user_id) : undefined;

@@ -6,6 +6,7 @@ import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
 import type { Executor } from '../store/executor.js';
 import { issueAccessToken, openGrant, type PairToStore, type Written } from '../store/issuing.js';
 import { signIdToken, wantsIdToken, type IdTokenSigner } from '../oidc/id-token.js';
+import { jtiDigest, newJti, signAccessToken } from './jwt-access-token.js';
 import { parseScope } from './scopes.js';
 
 /** RFC 6749 §5.1, with `created_at` (seconds since the epoch) for clients that expect it. */
@@ -29,11 +30,16 @@ export function refreshTokenTtl(config: Config, client: Pick<Client, 'refresh_to
 }
 
 export interface PairRequest {
-  client: Pick<Client, 'id' | 'client_id' | 'id_token_alg' | 'access_token_ttl' | 'refresh_token_ttl'>;
+  client: Pick<Client, 'id' | 'client_id' | 'id_token_alg' | 'access_token_ttl' | 'refresh_token_ttl' | 'access_token_format'>;
   now: Date;
   withRefresh: boolean;
-  /** Signs the ID token of an `openid` grant; without one (the implicit grant) there is none. */
+  /**
+   * Signs JWT access tokens (clients with access_token_format jwt) and the ID
+   * token of an `openid` grant; without one (the implicit grant) there is none.
+   */
   signer?: IdTokenSigner;
+  /** False: no ID token even for an `openid` grant (the device grant). */
+  idToken?: boolean;
 }
 
 export type Issuance<S> = { issued: true; tokens: TokenResponse } | { issued: false; state: S };
@@ -43,7 +49,9 @@ export type Issuance<S> = { issued: true; tokens: TokenResponse } | { issued: fa
  * store their digests in the one statement whose step earns them, and shapes
  * the response when it did. When the step did not apply, returns the state the
  * statement found for the grant to judge. An `openid` grant with a user gets
- * its ID token here, signed once, from what the same statement read.
+ * its ID token here, signed once, from what the same statement read. A JWT
+ * access token (RFC 9068) is recorded by the digest of its jti, chosen before
+ * the statement, and signed from what the statement read.
  */
 export async function issuePair<S>(
   config: Config,
@@ -52,13 +60,28 @@ export async function issuePair<S>(
 ): Promise<Issuance<S>> {
   const { client, now } = request;
   const ttl = accessTokenTtl(config, client);
-  const accessToken = newSecret(PREFIX.accessToken);
+  const jwt = client.access_token_format === 'jwt';
+  if (jwt && !request.signer) throw new Error('a JWT access token needs a signer');
+  const jti = jwt ? newJti() : undefined;
+  const opaque = jwt ? undefined : newSecret(PREFIX.accessToken);
   const refreshToken = request.withRefresh ? newSecret(PREFIX.refreshToken) : undefined;
   const written = await write({
-    access: { token_digest: digest(accessToken), expires_at: addSeconds(now, ttl) },
+    access: { token_digest: jti ? jtiDigest(jti) : digest(opaque!), expires_at: addSeconds(now, ttl) },
     refresh: refreshToken ? { token_digest: digest(refreshToken), expires_at: addSeconds(now, refreshTokenTtl(config, client)) } : null,
   });
   if (!written.issued) return written;
+  const accessToken =
+    opaque ??
+    (await signAccessToken(request.signer!, {
+      issuer: config.issuer,
+      clientId: client.client_id,
+      now,
+      ttl,
+      jti: jti!,
+      scope: written.scope,
+      audience: written.audience,
+      user: written.user,
+    }));
   const tokens: TokenResponse = {
     access_token: accessToken,
     token_type: 'Bearer',
@@ -68,7 +91,7 @@ export async function issuePair<S>(
   };
   if (refreshToken) tokens.refresh_token = refreshToken;
   const scopes = parseScope(written.scope);
-  if (request.signer && written.user && wantsIdToken(scopes)) {
+  if (request.signer && request.idToken !== false && written.user && wantsIdToken(scopes)) {
     tokens.id_token = await signIdToken(request.signer, {
       issuer: config.issuer,
       clientId: client.client_id,
@@ -93,15 +116,19 @@ export interface MintInput {
   client: PairRequest['client'];
   userId: string | null;
   scope: string;
+  /** RFC 8707: the resources the token is for, checked by the caller (none when omitted). */
+  resources?: string[];
   now: Date;
+  /** Signs a JWT access token, for clients that get one. */
+  signer?: IdTokenSigner;
 }
 
-/** An access token alone, in no family (client credentials, implicit grant). */
+/** An access token alone, in no family (client credentials, implicit grant), never with an ID token. */
 export async function mintAccessToken(db: Executor, config: Config, input: MintInput): Promise<TokenResponse> {
   const { client, now } = input;
   return tokensOf(
-    await issuePair(config, { client, now, withRefresh: false }, (pair) =>
-      issueAccessToken(db, { now, clientUuid: client.id, userId: input.userId, scope: input.scope, pair }),
+    await issuePair(config, { client, now, withRefresh: false, signer: input.signer, idToken: false }, (pair) =>
+      issueAccessToken(db, { now, clientUuid: client.id, userId: input.userId, scope: input.scope, resources: input.resources ?? [], pair }),
     ),
   );
 }
@@ -113,12 +140,12 @@ export async function mintAccessToken(db: Executor, config: Config, input: MintI
 export async function mintForNewGrant(
   db: Executor,
   config: Config,
-  input: MintInput & { withRefresh: boolean; signer?: IdTokenSigner; signIn?: { amr: string[] } },
+  input: MintInput & { withRefresh: boolean; signIn?: { amr: string[] } },
 ): Promise<TokenResponse> {
   const { client, now, signIn } = input;
   return tokensOf(
     await issuePair(config, { client, now, withRefresh: input.withRefresh, signer: input.signer }, (pair) =>
-      openGrant(db, { now, clientUuid: client.id, grantId: randomUUID(), userId: input.userId, scope: input.scope, pair, signIn }),
+      openGrant(db, { now, clientUuid: client.id, grantId: randomUUID(), userId: input.userId, scope: input.scope, resources: input.resources ?? [], pair, signIn }),
     ),
   );
 }

@@ -2,10 +2,13 @@ import { OAuthError } from './errors.js';
 
 export type Params = Record<string, string>;
 
+/** RFC 8707 §2: the one parameter that may repeat; read by readResources, never in Params. */
+export const RESOURCE = 'resource';
+
 /**
  * A request body (form or JSON) or query as flat string parameters. RFC 6749 §3.1:
  * parameters must not repeat; a repeated one arrives as an array and is refused,
- * as is any value that is not a string.
+ * as is any value that is not a string. `resource` is left to readResources.
  */
 export function readParams(input: unknown): Params {
   if (input === undefined || input === null || input === '') return {};
@@ -14,6 +17,7 @@ export function readParams(input: unknown): Params {
   }
   const params: Params = {};
   for (const [key, value] of Object.entries(input as Record<string, unknown>)) {
+    if (key === RESOURCE) continue;
     if (Array.isArray(value)) throw new OAuthError('invalid_request', `The parameter ${safeName(key)} is repeated`);
     if (typeof value === 'number' || typeof value === 'boolean') {
       params[key] = String(value);
@@ -24,6 +28,18 @@ export function readParams(input: unknown): Params {
     if (value !== '') params[key] = value;
   }
   return params;
+}
+
+/**
+ * Every `resource` of a request (RFC 8707 §2, repeatable), in order; empty
+ * values are omitted like other parameters. Validity is checkResources' job.
+ */
+export function readResources(input: unknown): string[] {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return [];
+  const value = (input as Record<string, unknown>)[RESOURCE];
+  const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  if (values.some((v) => typeof v !== 'string')) throw new OAuthError('invalid_request', 'The resource parameter must be a string');
+  return (values as string[]).filter((v) => v !== '');
 }
 
 export function required(params: Params, name: string): string {

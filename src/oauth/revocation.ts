@@ -11,6 +11,7 @@ import { recordAudit } from '../audit/record.js';
 import type { AuthenticatedClient } from './client-auth.js';
 import { OAuthError } from './errors.js';
 import { required, type Params } from './params.js';
+import { accessTokenDigest, type AccessTokenVerifier } from './jwt-access-token.js';
 
 const notYours = () => new OAuthError('unauthorized_client', 'You are not authorized to revoke this token', { status: 403 });
 
@@ -19,14 +20,24 @@ const notYours = () => new OAuthError('unauthorized_client', 'You are not author
  * succeed silently; another client's token is refused. Revoking either token of a
  * pair ends both; revoking a refresh token ends its whole family.
  */
-export async function revokeToken(db: Kysely<Database>, clock: Clock, params: Params, { client }: AuthenticatedClient, audit: AuditContext = ANONYMOUS): Promise<void> {
-  const tokenDigest = digest(required(params, 'token'));
+export async function revokeToken(
+  db: Kysely<Database>,
+  clock: Clock,
+  verifier: AccessTokenVerifier,
+  params: Params,
+  { client }: AuthenticatedClient,
+  audit: AuditContext = ANONYMOUS,
+): Promise<void> {
+  const token = required(params, 'token');
+  // A JWT access token is recorded by its jti; a refresh token is always opaque.
+  const digests = { access: await accessTokenDigest(verifier, token), refresh: digest(token) };
   const now = clock.now();
   const refreshFirst = params.token_type_hint === 'refresh_token';
   const lookups = refreshFirst ? [revokeRefresh, revokeAccess] : [revokeAccess, revokeRefresh];
   await inTransaction(db, async (trx) => {
     for (const attempt of lookups) {
-      if (!(await attempt(trx, tokenDigest, client.id, now))) continue;
+      const tokenDigest = attempt === revokeRefresh ? digests.refresh : digests.access;
+      if (tokenDigest === null || !(await attempt(trx, tokenDigest, client.id, now))) continue;
       const kind = attempt === revokeRefresh ? 'refresh_token' : 'access_token';
       await recordAudit(trx, { ...audit, actor: { kind: 'client', clientId: client.client_id }, at: now, action: 'token.revoke', client, details: { kind } });
       return;

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { authorize, type AuthorizationOutcome, type ConsentDecision } from '../oauth/authorize/index.js';
+import { paramPairs } from '../oauth/authorize/params.js';
 import { OAuthError } from '../oauth/errors.js';
 import { OOB_URI } from '../oauth/redirect-uris.js';
 import { describeScope } from '../web/scope-descriptions.js';
@@ -42,14 +43,15 @@ const asParams = (value: unknown): Record<string, unknown> =>
 
 async function respond(request: FastifyRequest, reply: FastifyReply, params: Record<string, unknown>, decision: ConsentDecision | undefined) {
   const session = await loadSession(request);
-  const outcome: AuthorizationOutcome = await authorize(request.server.deps, params, session, decision, auditContext(request));
+  const deps = { ...request.server.deps, signer: request.server.signingKeys };
+  const outcome: AuthorizationOutcome = await authorize(deps, params, session, decision, auditContext(request));
   // RFC 9700 §4.12: a POST must not be replayed to the client by a 307.
   const status = request.method === 'POST' ? 303 : 302;
   switch (outcome.kind) {
     case 'redirect':
       return reply.header('cache-control', 'no-store').redirect(outcome.location, status);
     case 'login': {
-      const returnTo = `${AUTHORIZE_PATH}?${new URLSearchParams(outcome.params as Record<string, string>)}`;
+      const returnTo = `${AUTHORIZE_PATH}?${new URLSearchParams(paramPairs(outcome.params))}`;
       const login = new URLSearchParams({ return_to: returnTo });
       if (outcome.reauth) login.set('reauth', '1');
       if (outcome.loginHint) login.set('login_hint', outcome.loginHint);
@@ -70,7 +72,7 @@ async function respond(request: FastifyRequest, reply: FastifyReply, params: Rec
         owner: outcome.owner,
         scopes: pending.scope.map((name) => ({ name, description: describeScope(name), isNew: outcome.newScopes.includes(name) })),
         username: session!.username,
-        hidden: Object.entries(pending.params),
+        hidden: paramPairs(pending.params),
         redirectHost: redirectHost(pending.redirectUri),
         csrf: await csrfToken(request, reply, AUTHORIZE_PATH),
         action: AUTHORIZE_PATH,

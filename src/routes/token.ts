@@ -3,7 +3,7 @@ import { authenticateClient } from '../oauth/client-auth.js';
 import { exchange } from '../oauth/grants/index.js';
 import type { GrantContext } from '../oauth/grants/types.js';
 import { introspect } from '../oauth/introspection.js';
-import { readParams } from '../oauth/params.js';
+import { readParams, readResources } from '../oauth/params.js';
 import { revokeToken } from '../oauth/revocation.js';
 import { auditContext } from '../web/audit-context.js';
 import { metrics } from '../metrics.js';
@@ -18,12 +18,13 @@ function noStore(reply: FastifyReply): FastifyReply {
 
 export const tokenRoutes: FastifyPluginAsync = async (app) => {
   const { db, clock, config } = app.deps;
+  const verifier = { keys: app.signingKeys, issuer: config.issuer };
   await acceptMultipartForms(app);
 
   app.post('/oauth/token', async (request, reply) => {
     const params = readParams(request.body);
     const ctx: GrantContext = { db, clock, config, ip: request.ip, events, signer: app.signingKeys };
-    const { grantType, tokens } = await exchange(ctx, params, request.headers.authorization);
+    const { grantType, tokens } = await exchange(ctx, params, request.headers.authorization, readResources(request.body));
     metrics.tokensIssued.inc({ grant: grantType });
     return noStore(reply).send(tokens);
   });
@@ -31,13 +32,13 @@ export const tokenRoutes: FastifyPluginAsync = async (app) => {
   app.post('/oauth/revoke', async (request, reply) => {
     const params = readParams(request.body);
     const auth = await authenticateClient(db, request.headers.authorization, params);
-    await revokeToken(db, clock, params, auth, auditContext(request));
+    await revokeToken(db, clock, verifier, params, auth, auditContext(request));
     return noStore(reply).send({});
   });
 
   app.post('/oauth/introspect', async (request, reply) => {
     const params = readParams(request.body);
     const auth = await authenticateClient(db, request.headers.authorization, params);
-    return noStore(reply).send(await introspect(db, clock, params, auth));
+    return noStore(reply).send(await introspect(db, clock, verifier, params, auth));
   });
 };

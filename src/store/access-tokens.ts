@@ -5,7 +5,7 @@ import { runCompiled } from './compiled.js';
 /** An access token with what validating and introspecting it needs, in one indexed lookup. */
 export type AccessTokenView = Pick<
   AccessToken,
-  'token_digest' | 'grant_id' | 'user_id' | 'scope' | 'kind' | 'expires_at' | 'revoked_at' | 'created_at'
+  'token_digest' | 'grant_id' | 'user_id' | 'scope' | 'kind' | 'expires_at' | 'revoked_at' | 'created_at' | 'audience'
 > & {
   /** The client's row id (access_tokens.client_id); `client_id` is its public id. */
   client_uuid: string;
@@ -18,7 +18,7 @@ export type AccessTokenView = Pick<
 
 const FIND_ACCESS_TOKEN = `
   select t.token_digest, t.grant_id, t.client_id as client_uuid, c.client_id, c.status as client_status,
-         t.user_id, u.username, u.email, u.email_verified, t.scope, t.kind, t.expires_at, t.revoked_at, t.created_at
+         t.user_id, u.username, u.email, u.email_verified, t.scope, t.kind, t.expires_at, t.revoked_at, t.created_at, t.audience
   from access_tokens t
   join clients c on c.id = t.client_id
   left join users u on u.id = t.user_id

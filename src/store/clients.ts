@@ -123,6 +123,8 @@ export type ClientChanges = Partial<
     | 'may_introspect'
     | 'access_token_ttl'
     | 'refresh_token_ttl'
+    | 'access_token_format'
+    | 'resources'
     | 'secret_digest'
     | 'status'
     | 'status_reason'

@@ -12,12 +12,14 @@ export interface CodeSignIn {
   amr?: string[] | null;
 }
 
-type SignInColumns = 'nonce' | 'auth_time' | 'sid' | 'amr';
+type SignInColumns = 'nonce' | 'auth_time' | 'sid' | 'amr' | 'resources';
 
 export async function insertCode(
   db: Executor,
   code: Omit<AuthorizationCode, 'consumed_at' | 'created_at' | SignInColumns> & { created_at: Date },
   signIn: CodeSignIn = {},
+  /** RFC 8707: the resources the request asked for, bound to the code and its grant. */
+  resources: string[] = [],
 ): Promise<void> {
   await db
     .insertInto('authorization_codes')
@@ -28,28 +30,31 @@ export async function insertCode(
       auth_time: signIn.authTime ?? null,
       sid: signIn.sid ?? null,
       amr: signIn.amr ?? null,
+      resources,
     })
     .execute();
 }
 
 /** What a code exchange found: the code as it stood once locked. */
-export type CodeState = Pick<AuthorizationCode, 'client_id' | 'redirect_uri' | 'code_challenge' | 'expires_at' | 'consumed_at'>;
+export type CodeState = Pick<AuthorizationCode, 'client_id' | 'redirect_uri' | 'code_challenge' | 'expires_at' | 'consumed_at' | 'resources'>;
 
 /**
  * What the request carries that the code must be bound to: the code is spent only
  * when its redirect URI is `redirectUri` (or it has none and `orUnbound`) and its
- * challenge is `challenge` (null only when `withoutChallenge`).
+ * challenge is `challenge` (null only when `withoutChallenge`), and `resources`
+ * (null: all the code's) are among the code's, when it has any (RFC 8707 §2.2).
  */
 export interface CodeBinding {
   redirectUri: string | null;
   orUnbound: boolean;
   challenge: string | null;
   withoutChallenge: boolean;
+  resources: string[] | null;
 }
 
 const REDEEM_CODE = `
   with code as (
-    select client_id, redirect_uri, code_challenge, expires_at, consumed_at
+    select client_id, redirect_uri, code_challenge, expires_at, consumed_at, resources
     from authorization_codes where code_digest = $7
     for update
   ), used as (
@@ -58,11 +63,12 @@ const REDEEM_CODE = `
     where a.code_digest = $7 and c.consumed_at is null and c.client_id = $2 and c.expires_at > $1
       and (c.redirect_uri is not distinct from $9::text or (c.redirect_uri is null and $10::boolean))
       and c.code_challenge is not distinct from $11::text and ($11::text is not null or $12::boolean)
-    returning a.user_id, a.scope, a.nonce, a.auth_time, a.sid, a.amr
+      and ($13::text[] is null or cardinality(c.resources) = 0 or $13::text[] <@ c.resources)
+    returning a.user_id, a.scope, a.nonce, a.auth_time, a.sid, a.amr, a.resources
   ), source as (
-    insert into grants (id, client_id, user_id, scope, code_digest, created_at, auth_time, sid, amr)
-    select $8, $2, user_id, scope, $7, $1, auth_time, sid, amr from used
-    returning id as grant_id, user_id, scope, auth_time, sid, amr
+    insert into grants (id, client_id, user_id, scope, code_digest, created_at, auth_time, sid, amr, resources)
+    select $8, $2, user_id, scope, $7, $1, auth_time, sid, amr, resources from used
+    returning id as grant_id, user_id, scope, auth_time, sid, amr, coalesce($13::text[], resources) as audience
   ),
   ${WRITE_PAIR}
   select code.*, ${issuedColumns('(select nonce from used)')}
@@ -89,5 +95,6 @@ export function redeemCode(
     b.orUnbound,
     b.challenge,
     b.withoutChallenge,
+    b.resources,
   ]);
 }

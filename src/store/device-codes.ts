@@ -1,6 +1,6 @@
 import type { DeviceCodeStatus } from '../db/schema.js';
 import type { Executor } from './executor.js';
-import { pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
+import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
 
 export interface NewDeviceCode {
   device_code_digest: string;
@@ -88,14 +88,13 @@ const POLL_DEVICE_CODE = `
     where d.device_code_digest = $7 and c.client_id = $2
     returning d.user_id, d.scope, (c.consumed_at is null and d.consumed_at is not null) as claimed
   ), source as (
-    insert into grants (id, client_id, user_id, scope, created_at)
-    select $8, $2, user_id, scope, $1 from polled where claimed
-    returning id as grant_id, user_id, scope
+    insert into grants (id, client_id, user_id, scope, created_at, resources)
+    select $8, $2, user_id, scope, $1, $9 from polled where claimed
+    returning id as grant_id, user_id, scope, auth_time, sid, amr, resources as audience
   ),
   ${WRITE_PAIR}
-  select code.client_id, code.status, code.expires_at, code.last_polled_at, code.consumed_at,
-    (select scope from source) as issued_scope
-  from code`;
+  select code.client_id, code.status, code.expires_at, code.last_polled_at, code.consumed_at, ${issuedColumns()}
+  from code left join source s on true ${ISSUED_USER_JOIN}`;
 
 /**
  * A poll of the token endpoint. Of concurrent polls after approval exactly one
@@ -104,11 +103,12 @@ const POLL_DEVICE_CODE = `
  */
 export function pollDeviceCode(
   db: Executor,
-  input: { now: Date; clientUuid: string; deviceCodeDigest: string; grantId: string; pair: PairToStore },
+  input: { now: Date; clientUuid: string; deviceCodeDigest: string; grantId: string; resources: string[]; pair: PairToStore },
 ): Promise<Written<DevicePollState | undefined>> {
   return runIssuing<DevicePollState>(db, POLL_DEVICE_CODE, [
     ...pairParameters(input.now, input.clientUuid, input.pair),
     input.deviceCodeDigest,
     input.grantId,
+    input.resources,
   ]);
 }

@@ -6,14 +6,17 @@ import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, WRITE_PAIR
 export interface RefreshTokenView extends RefreshToken {
   public_client_id: string;
   client_status: ClientStatus;
+  /** The RFC 8707 resources its grant is bound to. */
+  grant_resources: string[];
 }
 
 export function findRefreshToken(db: Executor, tokenDigest: string): Promise<RefreshTokenView | undefined> {
   return db
     .selectFrom('refresh_tokens as r')
     .innerJoin('clients as c', 'c.id', 'r.client_id')
+    .innerJoin('grants as g', 'g.id', 'r.grant_id')
     .selectAll('r')
-    .select(['c.client_id as public_client_id', 'c.status as client_status'])
+    .select(['c.client_id as public_client_id', 'c.status as client_status', 'g.resources as grant_resources'])
     .where('r.token_digest', '=', tokenDigest)
     .executeTakeFirst();
 }
@@ -31,7 +34,8 @@ const ROTATE = `
     from cur join grants g on g.id = cur.grant_id
     where r.token_digest = cur.token_digest and cur.client_id = $2
       and cur.rotated_at is null and cur.revoked_at is null and (cur.expires_at is null or cur.expires_at > $1)
-    returning r.grant_id, r.user_id, coalesce($8::text, r.scope) as scope, r.access_token_digest, g.auth_time, g.sid, g.amr
+    returning r.grant_id, r.user_id, coalesce($8::text, r.scope) as scope, r.access_token_digest, g.auth_time, g.sid, g.amr,
+      coalesce($9::text[], g.resources) as audience
   ), old_access as (
     update access_tokens set revoked_at = $1
     where token_digest = (select access_token_digest from source) and revoked_at is null
@@ -44,16 +48,21 @@ const ROTATE = `
  * Refresh rotation, in one statement: locks the token and, when it is this
  * client's, unrotated, unrevoked and unexpired (what isLive calls live), retires
  * it, ends its access token and stores the new pair in the same family with
- * `scope` (null: the same scope), linked from the old, reading the grant's
- * sign-in and user for the ID token. Otherwise writes nothing
+ * `scope` (null: the same scope) and `resources` (null: the grant's), linked
+ * from the old, reading the grant's sign-in and user for the ID token. Otherwise writes nothing
  * and returns the token's state (undefined: no such token). Of concurrent
  * rotations of one token exactly one retires it; the others see it retired.
  */
 export function rotateRefreshToken(
   db: Executor,
-  input: { now: Date; clientUuid: string; tokenDigest: string; scope: string | null; pair: PairToStore },
+  input: { now: Date; clientUuid: string; tokenDigest: string; scope: string | null; resources: string[] | null; pair: PairToStore },
 ): Promise<Written<RefreshState | undefined>> {
-  return runIssuing<RefreshState>(db, ROTATE, [...pairParameters(input.now, input.clientUuid, input.pair), input.tokenDigest, input.scope]);
+  return runIssuing<RefreshState>(db, ROTATE, [
+    ...pairParameters(input.now, input.clientUuid, input.pair),
+    input.tokenDigest,
+    input.scope,
+    input.resources,
+  ]);
 }
 
 /** What a retry found: whether the token still pointed at the expected successor. */
@@ -80,7 +89,8 @@ const ROTATE_AGAIN = `
   ), source as (
     update refresh_tokens r set replaced_by = $5 from prior join grants g on g.id = prior.grant_id
     where r.token_digest = prior.token_digest and exists (select 1 from retired)
-    returning prior.grant_id, prior.user_id, coalesce($9::text, prior.scope) as scope, g.auth_time, g.sid, g.amr
+    returning prior.grant_id, prior.user_id, coalesce($9::text, prior.scope) as scope, g.auth_time, g.sid, g.amr,
+      coalesce($10::text[], g.resources) as audience
   ),
   ${WRITE_PAIR}
   select not coalesce((select current from prior), false) as moved_on, ${issuedColumns()}
@@ -95,10 +105,24 @@ const ROTATE_AGAIN = `
  */
 export async function rotateAgain(
   db: Executor,
-  input: { now: Date; clientUuid: string; tokenDigest: string; successor: string; scope: string | null; pair: PairToStore },
+  input: {
+    now: Date;
+    clientUuid: string;
+    tokenDigest: string;
+    successor: string;
+    scope: string | null;
+    resources: string[] | null;
+    pair: PairToStore;
+  },
 ): Promise<Written<RetryState>> {
   const { now, clientUuid, pair } = input;
-  const written = await runIssuing<RetryState>(db, ROTATE_AGAIN, [...pairParameters(now, clientUuid, pair), input.tokenDigest, input.successor, input.scope]);
+  const written = await runIssuing<RetryState>(db, ROTATE_AGAIN, [
+    ...pairParameters(now, clientUuid, pair),
+    input.tokenDigest,
+    input.successor,
+    input.scope,
+    input.resources,
+  ]);
   return written.issued ? written : { issued: false, state: written.state ?? { moved_on: true } };
 }
 

@@ -51,6 +51,8 @@ export const appFormBody = z.object({
   access_token_ttl: text,
   refresh_token_ttl: text,
   ...oidcFields(),
+  access_token_format: text,
+  resources: text,
 });
 export type AppFormBody = z.infer<typeof appFormBody>;
 
@@ -66,6 +68,9 @@ export interface AppFormValues extends OidcValues {
   may_introspect: boolean;
   access_token_ttl: string;
   refresh_token_ttl: string;
+  /** RFC 9068 / RFC 8707: `opaque` or `jwt`; resource URIs one per line. */
+  access_token_format: string;
+  resources: string;
 }
 
 export function blankValues(knownScopes: string[]): AppFormValues {
@@ -81,6 +86,8 @@ export function blankValues(knownScopes: string[]): AppFormValues {
     access_token_ttl: '',
     refresh_token_ttl: '',
     ...blankOidc(),
+    access_token_format: 'opaque',
+    resources: '',
   };
 }
 
@@ -97,6 +104,8 @@ export function valuesFromBody(body: AppFormBody): AppFormValues {
     access_token_ttl: body.access_token_ttl ?? '',
     refresh_token_ttl: body.refresh_token_ttl ?? '',
     ...oidcFromBody(body),
+    access_token_format: body.access_token_format ?? 'opaque',
+    resources: body.resources ?? '',
   };
 }
 
@@ -113,6 +122,8 @@ export function valuesFromClient(client: Client): AppFormValues {
     access_token_ttl: client.access_token_ttl?.toString() ?? '',
     refresh_token_ttl: client.refresh_token_ttl?.toString() ?? '',
     ...oidcFromClient(client),
+    access_token_format: client.access_token_format,
+    resources: client.resources.join('\n'),
   };
 }
 
@@ -137,6 +148,8 @@ export function clientInput(values: AppFormValues, admin: boolean): ClientInput 
     accessTokenTtl: optionalSeconds(values.access_token_ttl),
     refreshTokenTtl: optionalSeconds(values.refresh_token_ttl),
     ...oidcInput(values),
+    accessTokenFormat: values.access_token_format,
+    resources: values.resources.split(/\r?\n/),
   };
 }
 

@@ -18,7 +18,8 @@ function carriesTokenParameter(request: FastifyRequest): boolean {
 /** The hook a resource route declares with the scopes it needs (RFC 6750). */
 export function requireBearer(...scopes: string[]): preHandlerAsyncHookHandler {
   return async function bearerCheck(this: unknown, request: FastifyRequest, _reply: FastifyReply) {
-    const { db, clock } = request.server.deps;
-    request.bearer = await validateBearer(db, clock, request.headers.authorization, scopes, carriesTokenParameter(request));
+    const { db, clock, config } = request.server.deps;
+    const verifier = { keys: request.server.signingKeys, issuer: config.issuer };
+    request.bearer = await validateBearer(db, clock, verifier, request.headers.authorization, scopes, carriesTokenParameter(request));
   };
 }

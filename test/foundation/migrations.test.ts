@@ -50,7 +50,7 @@ describe('migrations', () => {
   it('store timestamps as timestamptz', async () => {
     const r = await sql<{ data_type: string }>`
       select distinct data_type from information_schema.columns
-      where table_schema = 'public' and table_name not like 'kysely_%' and column_name like '%_at'`.execute(t.db);
+      where table_schema = 'public' and table_name not like 'kysely_%' and column_name like '%\\_at'`.execute(t.db);
     expect(r.rows.map((x) => x.data_type)).toEqual(['timestamp with time zone']);
   });
 

@@ -93,7 +93,7 @@ describe('POST /oauth/revoke (RFC 7009)', () => {
 });
 
 describe('POST /oauth/introspect (RFC 7662)', () => {
-  it('describes an active user token: active, scope, client_id, username, sub, token_type, exp, iat', async () => {
+  it('describes an active user token: active, scope, client_id, username, sub, token_type, exp, iat, aud', async () => {
     const p = await pair();
     const r = await introspect(p.access_token);
     const now = Math.floor(t.clock.now().getTime() / 1000);
@@ -106,6 +106,7 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
       token_type: 'Bearer',
       exp: now + 7200,
       iat: now,
+      aud: t.config.issuer,
     });
     expect(r.headers['cache-control']).toBe('no-store');
   });

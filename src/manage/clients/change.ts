@@ -89,6 +89,8 @@ export async function editClient(
       postLogoutRedirectUris: input.postLogoutRedirectUris ?? before.post_logout_redirect_uris,
       backchannelLogoutUri: input.backchannelLogoutUri !== undefined ? input.backchannelLogoutUri : before.backchannel_logout_uri,
       idTokenAlg: input.idTokenAlg ?? before.id_token_alg,
+      accessTokenFormat: input.accessTokenFormat ?? before.access_token_format,
+      resources: input.resources ?? before.resources,
     },
     before.is_confidential,
   );

@@ -1,4 +1,4 @@
-import type { Client } from '../../db/schema.js';
+import type { AccessTokenFormat, Client } from '../../db/schema.js';
 import type { Config } from '../../config.js';
 import { parseScope } from '../../oauth/scopes.js';
 import { OOB_URI, redirectUriProblem } from '../../oauth/redirect-uris.js';
@@ -6,6 +6,7 @@ import type { SigningAlg } from '../../db/schema.js';
 import { SIGNING_ALGS } from '../../oidc/keys.js';
 import { lifetimeProblem, ValidationError } from '../validation.js';
 import { DEVICE_CODE_GRANT_TYPE } from '../../oauth/device.js';
+import { MAX_RESOURCES, resourceProblem } from '../../oauth/resources.js';
 
 /** An app's settings: what each may hold, and what only an administrator may turn on. */
 
@@ -39,7 +40,13 @@ export interface ClientInput {
   postLogoutRedirectUris?: string[];
   backchannelLogoutUri?: string | null;
   idTokenAlg?: string;
+  /** RFC 9068 JWT or opaque access tokens. */
+  accessTokenFormat?: string;
+  /** RFC 8707: the resources its tokens may be for (none: any). */
+  resources?: string[];
 }
+
+export const ACCESS_TOKEN_FORMATS: readonly AccessTokenFormat[] = ['opaque', 'jwt'];
 
 interface ValidClient {
   name: string;
@@ -55,6 +62,8 @@ interface ValidClient {
   post_logout_redirect_uris: string[];
   backchannel_logout_uri: string | null;
   id_token_alg: SigningAlg;
+  access_token_format: AccessTokenFormat;
+  resources: string[];
 }
 
 const MAX_URIS = 20;
@@ -130,6 +139,12 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     const problem = value === undefined || value === null ? null : lifetimeProblem(value);
     if (problem) problems[field] = problem;
   }
+  const format = input.accessTokenFormat ?? 'opaque';
+  if (!(ACCESS_TOKEN_FORMATS as readonly string[]).includes(format)) problems.access_token_format = `must be ${ACCESS_TOKEN_FORMATS.join(' or ')}`;
+  const resources = [...new Set((input.resources ?? []).map((r) => r.trim()).filter((r) => r.length > 0))];
+  const resourcesProblem = resources.length > MAX_RESOURCES ? `at most ${MAX_RESOURCES} are allowed` : resources.map((r) => [r, resourceProblem(r)]).find(([, p]) => p);
+  if (typeof resourcesProblem === 'string') problems.resources = resourcesProblem;
+  else if (resourcesProblem) problems.resources = `${resourcesProblem[0]} ${resourcesProblem[1]}`;
   if (Object.keys(problems).length > 0) throw new ValidationError(problems);
   return {
     name,
@@ -145,6 +160,8 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     post_logout_redirect_uris: postLogout.uris,
     backchannel_logout_uri: backchannel.uris[0] ?? null,
     id_token_alg: idTokenAlg as SigningAlg,
+    access_token_format: format as AccessTokenFormat,
+    resources,
   };
 }
 
@@ -190,7 +207,7 @@ export function needsReview(before: Client, after: Client): boolean {
 /** The names of the settings an update changed (never their values: a name is enough to answer "who changed what"). */
 export function changedSettings(before: Client, after: Client): string[] {
   const keys = ['name', 'description', 'website', 'redirect_uris', 'scopes', 'grant_types', 'skip_consent', 'access_token_ttl', 'refresh_token_ttl',
-    'post_logout_redirect_uris', 'backchannel_logout_uri', 'id_token_alg'] as const;
+    'post_logout_redirect_uris', 'backchannel_logout_uri', 'id_token_alg', 'access_token_format', 'resources'] as const;
   return keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 

@@ -33,7 +33,7 @@ export async function issue(
     }
 
     if (request.responseType === 'token') {
-      return tokenResponse(deps.config, request, await mintAccessToken(trx, deps.config, { client, userId, scope, now }));
+      return tokenResponse(deps.config, request, await mintAccessToken(trx, deps.config, { client, userId, scope, resources: request.resources, now, signer: deps.signer }));
     }
 
     const code = newSecret(PREFIX.code);
@@ -47,7 +47,7 @@ export async function issue(
       code_challenge_method: request.codeChallenge ? 'S256' : null,
       expires_at: addSeconds(now, deps.config.codeTtl),
       created_at: now,
-    }, { nonce: request.nonce, authTime: signedIn.authTime, sid: signedIn.sid, amr: signedIn.amr });
+    }, { nonce: request.nonce, authTime: signedIn.authTime, sid: signedIn.sid, amr: signedIn.amr }, request.resources);
     return codeResponse(deps.config, request, code);
   });
 }

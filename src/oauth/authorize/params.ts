@@ -1,4 +1,5 @@
 import { OAuthError } from '../errors.js';
+import { readResources, RESOURCE } from '../params.js';
 
 /**
  * The parameters of RFC 6749 §4.1.1 / §4.2.1, RFC 7636 §4.3 and OpenID Connect
@@ -18,7 +19,8 @@ export const AUTHORIZATION_PARAMS = [
   'login_hint',
 ] as const;
 export type ParamName = (typeof AUTHORIZATION_PARAMS)[number];
-export type AuthorizationParams = Partial<Record<ParamName, string>>;
+/** Each read once, except `resource` (RFC 8707), which may repeat. */
+export type AuthorizationParams = Partial<Record<ParamName, string>> & { resource?: string[] };
 
 /** Long enough for any real client, short enough to keep the redirect URLs we build bounded. */
 export const MAX_PARAM_LENGTH = 2000;
@@ -46,5 +48,12 @@ export function readAuthorizationParams(raw: Record<string, unknown>): Authoriza
     if (value.length > MAX_PARAM_LENGTH) throw new OAuthError('invalid_request', `The ${name} parameter is too long`);
     params[name] = value;
   }
+  const resources = readResources(raw);
+  if (resources.length > 0) params[RESOURCE] = resources;
   return params;
+}
+
+/** The parameters as name/value pairs, a repeated one once per value: to carry them through the login and consent pages. */
+export function paramPairs(params: AuthorizationParams): [string, string][] {
+  return Object.entries(params).flatMap(([name, value]) => (Array.isArray(value) ? value.map((v): [string, string] => [name, v]) : [[name, value as string]]));
 }

@@ -4,11 +4,14 @@ import type { Clock } from '../../clock.js';
 import type { Executor } from '../../store/executor.js';
 import type { AuthorizationParams } from './params.js';
 import type { PromptValue } from './checks/prompt.js';
+import type { IdTokenSigner } from '../../oidc/id-token.js';
 
 export interface AuthorizationDeps {
   db: Executor;
   config: Config;
   clock: Clock;
+  /** Signs JWT access tokens of the implicit grant (clients with access_token_format jwt). */
+  signer?: IdTokenSigner;
 }
 
 /** A request that passed every check: what the consent page shows and what a code is bound to. */
@@ -27,6 +30,8 @@ export interface AuthorizationRequest {
   prompt: Set<PromptValue>;
   maxAge: number | null;
   loginHint: string | null;
+  /** RFC 8707: the resources asked for (empty: none), bound to the code. */
+  resources: string[];
   /** The parameters to carry through the login and consent pages, exactly as sent. */
   params: AuthorizationParams;
 }

@@ -7,6 +7,7 @@ import { checkNonce } from './checks/nonce.js';
 import { checkPrompt } from './checks/prompt.js';
 import { checkMaxAge } from './checks/max-age.js';
 import { checkLoginHint } from './checks/login-hint.js';
+import { checkResource } from './checks/resource.js';
 import { readAuthorizationParams } from './params.js';
 import type { Target } from './target.js';
 import type { AuthorizationRequest, CheckInput } from './types.js';
@@ -28,6 +29,7 @@ export function validateRequest(config: Config, target: Target, raw: Record<stri
     const prompt = checkPrompt(input);
     const maxAge = checkMaxAge(input);
     const loginHint = checkLoginHint(input);
+    const resources = checkResource(input);
     return {
       client: target.client,
       redirectUri: target.redirectUri,
@@ -40,6 +42,7 @@ export function validateRequest(config: Config, target: Target, raw: Record<stri
       prompt,
       maxAge,
       loginHint,
+      resources,
       params,
     };
   } catch (err) {

@@ -8,6 +8,7 @@ import { OAuthError } from '../errors.js';
 import { issuePair } from '../mint.js';
 import { CODE_VERIFIER, s256 } from '../pkce.js';
 import { required } from '../params.js';
+import { beyondGrant, checkResources, withinGrant } from '../resources.js';
 import { isExpired } from '../token-state.js';
 import { assertGrantAllowed } from './shared.js';
 import type { GrantHandler } from './types.js';
@@ -19,8 +20,14 @@ const INVALID_CODE = 'The authorization code is invalid, expired, already used, 
  * (the client's only one was used) may be exchanged with or without it.
  * A code without a PKCE challenge is for confidential clients only.
  */
-export function codeBinding(client: Pick<Client, 'redirect_uris' | 'is_confidential'>, redirectUri: string | undefined, verifier: string | undefined): CodeBinding {
+export function codeBinding(
+  client: Pick<Client, 'redirect_uris' | 'is_confidential'>,
+  redirectUri: string | undefined,
+  verifier: string | undefined,
+  resources: string[] = [],
+): CodeBinding {
   return {
+    resources: resources.length > 0 ? resources : null,
     redirectUri: redirectUri ?? null,
     orUnbound: redirectUri !== undefined && client.redirect_uris.length === 1 && client.redirect_uris[0] === redirectUri,
     challenge: verifier === undefined ? null : s256(verifier),
@@ -52,6 +59,8 @@ export function codeProblem(code: CodeState | undefined, request: { clientUuid: 
   } else if (!b.withoutChallenge) {
     return invalid('Public clients must use PKCE');
   }
+  // Only now, so that a bad code says nothing about its resources.
+  if (b.resources && !withinGrant(b.resources, code.resources)) return { error: beyondGrant(), revokeIssued: false };
   return null;
 }
 
@@ -60,7 +69,7 @@ export function codeProblem(code: CodeState | undefined, request: { clientUuid: 
  * pair; when it does not apply, codeProblem says why, and a used code presented
  * again revokes what it produced.
  */
-export const authorizationCodeGrant: GrantHandler = async (ctx, params, { client }) => {
+export const authorizationCodeGrant: GrantHandler = async (ctx, params, { client }, requested) => {
   assertGrantAllowed(client, 'authorization_code');
   const code = required(params, 'code');
   const verifier = params.code_verifier;
@@ -69,7 +78,7 @@ export const authorizationCodeGrant: GrantHandler = async (ctx, params, { client
   }
   const codeDigest = digest(code);
   const now = ctx.clock.now();
-  const binding = codeBinding(client, params.redirect_uri, verifier);
+  const binding = codeBinding(client, params.redirect_uri, verifier, checkResources(client, requested));
   const withRefresh = client.grant_types.includes('refresh_token');
 
   const result = await issuePair(ctx.config, { client, now, withRefresh, signer: ctx.signer }, (pair) =>

@@ -22,12 +22,17 @@ export const GRANTS: Record<string, GrantHandler> = {
 export const SUPPORTED_GRANT_TYPES = Object.keys(GRANTS);
 
 /** The token endpoint's logic: authenticate the client, dispatch by grant_type. */
-export async function exchange(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<{ grantType: string; tokens: TokenResponse }> {
+export async function exchange(
+  ctx: GrantContext,
+  params: Params,
+  authorization: string | undefined,
+  resources: readonly string[] = [],
+): Promise<{ grantType: string; tokens: TokenResponse }> {
   const grantType = params.grant_type;
   if (grantType === undefined) throw new OAuthError('invalid_request', 'The grant_type parameter is missing');
   const handler = Object.hasOwn(GRANTS, grantType) ? GRANTS[grantType] : undefined;
   // Authenticate first, so an unauthenticated caller learns nothing about grants.
   const auth = await authenticateClient(ctx.db, authorization, params);
   if (!handler) throw new OAuthError('unsupported_grant_type', 'The grant type is not supported by this server');
-  return { grantType, tokens: await handler(ctx, params, auth) };
+  return { grantType, tokens: await handler(ctx, params, auth, resources) };
 }

@@ -7,6 +7,7 @@ import { OAuthError } from '../errors.js';
 import { issuePair } from '../mint.js';
 import { required } from '../params.js';
 import { parseScope, resolveScope } from '../scopes.js';
+import { checkResources, narrowResources } from '../resources.js';
 import { isExpired, isLive, tokenState } from '../token-state.js';
 import { assertGrantAllowed } from './shared.js';
 import type { GrantContext, GrantHandler } from './types.js';
@@ -54,23 +55,28 @@ export function refreshTokenProblem(
  * with and issues a new one in the same family, in one statement; when that
  * does not apply, refreshTokenProblem says what happens instead.
  */
-export const refreshTokenGrant: GrantHandler = async (ctx, params, { client }) => {
+export const refreshTokenGrant: GrantHandler = async (ctx, params, { client }, requested) => {
   assertGrantAllowed(client, 'refresh_token');
   const tokenDigest = digest(required(params, 'refresh_token'));
   const now = ctx.clock.now();
   const request = { client, now, graceSeconds: ctx.config.refreshReuseGrace };
   const rotation = { client, now, withRefresh: true, signer: ctx.signer };
 
-  // Narrowing is judged against the scope granted, before the token is spent:
-  // a second statement, for this rare request only.
+  const wanted = checkResources(client, requested);
+  // Narrowing (of scope, RFC 6749 §6, or resources, RFC 8707 §2.2) is judged against
+  // the grant before the token is spent: a second statement, for this rare request only.
   let scope: string | null = null;
-  if (params.scope !== undefined) {
+  let resources: string[] | null = null;
+  if (params.scope !== undefined || wanted.length > 0) {
     const seen = await findRefreshToken(ctx.db, tokenDigest);
-    if (seen && seen.client_id === client.id && isLive(seen, client.status, now)) scope = narrowed(ctx, client, params.scope, seen.scope);
+    if (seen && seen.client_id === client.id && isLive(seen, client.status, now)) {
+      if (params.scope !== undefined) scope = narrowed(ctx, client, params.scope, seen.scope);
+      resources = narrowResources(wanted, seen.grant_resources);
+    }
   }
 
   const result = await issuePair(ctx.config, rotation, (pair) =>
-    rotateRefreshToken(ctx.db, { now, clientUuid: client.id, tokenDigest, scope, pair }),
+    rotateRefreshToken(ctx.db, { now, clientUuid: client.id, tokenDigest, scope, resources, pair }),
   );
   if (result.issued) return result.tokens;
   // Null here would mean the statement and refreshTokenProblem disagree: refuse all the same.
@@ -78,8 +84,10 @@ export const refreshTokenGrant: GrantHandler = async (ctx, params, { client }) =
   if ('rotateAgain' in problem) {
     const { successor } = problem.rotateAgain;
     const retryScope = params.scope === undefined ? null : narrowed(ctx, client, params.scope, result.state!.scope);
+    // The grant's resources never change: what the rotation would have used, judged again.
+    const retryResources = wanted.length === 0 ? null : narrowResources(wanted, (await findRefreshToken(ctx.db, tokenDigest))?.grant_resources ?? []);
     const again = await issuePair(ctx.config, rotation, (pair) =>
-      rotateAgain(ctx.db, { now, clientUuid: client.id, tokenDigest, successor, scope: retryScope, pair }),
+      rotateAgain(ctx.db, { now, clientUuid: client.id, tokenDigest, successor, scope: retryScope, resources: retryResources, pair }),
     );
     if (again.issued) return again.tokens;
     problem = refreshTokenProblem(result.state, request, again.state) ?? { error: invalid() };

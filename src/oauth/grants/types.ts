@@ -23,5 +23,8 @@ export interface GrantEvents {
   refreshReuse?(): void;
 }
 
-/** One grant type: a validated request from an authenticated client, to tokens or an OAuthError. */
-export type GrantHandler = (ctx: GrantContext, params: Params, auth: AuthenticatedClient) => Promise<TokenResponse>;
+/**
+ * One grant type: a validated request from an authenticated client, to tokens or
+ * an OAuthError. `resources`: the request's RFC 8707 `resource` values, as sent.
+ */
+export type GrantHandler = (ctx: GrantContext, params: Params, auth: AuthenticatedClient, resources: readonly string[]) => Promise<TokenResponse>;
