@@ -8,6 +8,7 @@ export const AUDIT_ACTIONS = [
   'signin.failure',
   'signout',
   'client.create',
+  'client.register',
   'client.update',
   'client.approve',
   'client.deny',
@@ -32,6 +33,7 @@ export const AUDIT_ACTIONS = [
   'mfa.disable',
   'mfa.reset',
   'key.rotate',
+  'registration_token.create',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -4,6 +4,10 @@ import { parseScope } from '../../oauth/scopes.js';
 import { redirectUriProblem } from '../../oauth/redirect-uris.js';
 import { lifetimeProblem, ValidationError } from '../validation.js';
 import { DEVICE_CODE_GRANT_TYPE } from '../../oauth/device.js';
+import type { SigningAlg } from '../../db/schema.js';
+
+/** How an app's ID tokens may be signed (OpenID Connect `id_token_signed_response_alg`). */
+export const ID_TOKEN_ALGS: readonly SigningAlg[] = ['RS256', 'ES256', 'EdDSA'];
 
 /** An app's settings: what each may hold, and what only an administrator may turn on. */
 
@@ -33,6 +37,8 @@ export interface ClientInput {
   mayIntrospect?: boolean;
   accessTokenTtl?: number | null;
   refreshTokenTtl?: number | null;
+  /** Default RS256. */
+  idTokenAlg?: string;
 }
 
 interface ValidClient {
@@ -46,6 +52,7 @@ interface ValidClient {
   may_introspect: boolean;
   access_token_ttl: number | null;
   refresh_token_ttl: number | null;
+  id_token_alg: SigningAlg;
 }
 
 /** Checks a registration; throws ValidationError naming each bad field. */
@@ -53,6 +60,8 @@ export function validateClient(config: Config, input: ClientInput, confidential:
   const problems: Record<string, string> = {};
   const name = input.name.trim();
   if (name.length === 0 || name.length > 100) problems.name = 'must be 1-100 characters';
+  // The consent page shows it: a line break or an invisible control could disguise it.
+  else if (/[\p{Cc}\u2028\u2029]/u.test(name)) problems.name = 'must not contain control characters or line breaks';
   const description = (input.description ?? '').trim();
   if (description.length > 1000) problems.description = 'must be at most 1000 characters';
   let website: string | null = input.website?.trim() || null;
@@ -98,6 +107,8 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     const problem = value === undefined || value === null ? null : lifetimeProblem(value);
     if (problem) problems[field] = problem;
   }
+  const idTokenAlg = input.idTokenAlg ?? 'RS256';
+  if (!(ID_TOKEN_ALGS as readonly string[]).includes(idTokenAlg)) problems.id_token_alg = `must be one of ${ID_TOKEN_ALGS.join(', ')}`;
   if (Object.keys(problems).length > 0) throw new ValidationError(problems);
   return {
     name,
@@ -110,6 +121,7 @@ export function validateClient(config: Config, input: ClientInput, confidential:
     may_introspect: input.mayIntrospect ?? false,
     access_token_ttl: input.accessTokenTtl ?? null,
     refresh_token_ttl: input.refreshTokenTtl ?? null,
+    id_token_alg: idTokenAlg as SigningAlg,
   };
 }
 
@@ -149,9 +161,18 @@ export function needsReview(before: Client, after: Client): boolean {
   );
 }
 
+/**
+ * Whether an edit by someone who is not an administrator sends the app back to
+ * pending under manual approval: any edit of a denied app (the owner's way to
+ * ask again), and an edit that widens an approved one past what was seen.
+ */
+export function editNeedsApproval(config: Pick<Config, 'appApproval'>, before: Client, after: Client): boolean {
+  return config.appApproval === 'manual' && (before.status === 'denied' || (before.status === 'active' && needsReview(before, after)));
+}
+
 /** The names of the settings an update changed (never their values: a name is enough to answer "who changed what"). */
 export function changedSettings(before: Client, after: Client): string[] {
-  const keys = ['name', 'description', 'website', 'redirect_uris', 'scopes', 'grant_types', 'skip_consent', 'access_token_ttl', 'refresh_token_ttl'] as const;
+  const keys = ['name', 'description', 'website', 'redirect_uris', 'scopes', 'grant_types', 'skip_consent', 'access_token_ttl', 'refresh_token_ttl', 'id_token_alg'] as const;
   return keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
