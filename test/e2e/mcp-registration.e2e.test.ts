@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as oauth from 'oauth4webapi';
 import { chromium, type Browser } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -92,8 +94,20 @@ describe('MCP clients and dynamic registration against the real server', () => {
   });
 
   it('the MCP SDK: 401 with resource metadata → discovery → registration → login and consent in Chromium → token → initialize and tools/list', async () => {
-    // Nothing listens at the redirect URI: the browser's request to it is caught below, as a desktop client's loopback listener would catch it.
-    const redirectUrl = `http://127.0.0.1:${await freePort()}/callback`;
+    // A loopback listener catches the redirect, as a desktop MCP client's would (RFC 8252 §7.3).
+    let code: string | null = null;
+    let callback = '';
+    const listener = createServer((req, res) => {
+      const url = new URL(req.url!, 'http://127.0.0.1');
+      // The browser asks for a favicon too.
+      if (url.pathname === '/callback') {
+        callback = url.href;
+        code = url.searchParams.get('code');
+      }
+      res.end('You may close this window.');
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const redirectUrl = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/callback`;
     const provider = new MemoryProvider(redirectUrl);
 
     // Without a token the resource server points at its RFC 9728 metadata, which names latch.
@@ -115,14 +129,8 @@ describe('MCP clients and dynamic registration against the real server', () => {
 
     // The user's part: latch's login and consent pages.
     const context = await browser.newContext();
-    let code: string | null = null;
     try {
       const page = await context.newPage();
-      await page.route(`${redirectUrl}**`, async (route) => {
-        const back = new URL(route.request().url());
-        code = back.searchParams.get('code');
-        await route.fulfill({ status: 200, contentType: 'text/plain', body: 'You may close this window.' });
-      });
       await page.goto(authorizationUrl.href);
       await page.fill('#login-form input[name="username"]', 'mia');
       await page.fill('#login-form input[name="password"]', PASSWORD);
@@ -133,8 +141,10 @@ describe('MCP clients and dynamic registration against the real server', () => {
       await Promise.all([page.waitForURL(`${redirectUrl}**`), page.click('#consent-form button[value="allow"]')]);
     } finally {
       await context.close();
+      listener.closeAllConnections();
+      listener.close();
     }
-    expect(code).toMatch(/^latch_ac_/);
+    expect(code, callback).toMatch(/^latch_ac_/);
 
     // The SDK exchanges the code (PKCE, `resource`) and stores the tokens.
     const transport = new StreamableHTTPClientTransport(resource.url, { authProvider: provider });
@@ -205,10 +215,10 @@ describe('MCP clients and dynamic registration against the real server', () => {
     const replaced = await put.json();
     expect(replaced.client_name).toBe('Renamed');
     expect(replaced.registration_access_token).not.toBe(rat);
-    expect((await oauth.protectedResourceRequest(rat, 'GET', uri, undefined, undefined, insecure)).status).toBe(401);
+    await expect(oauth.protectedResourceRequest(rat, 'GET', uri, undefined, undefined, insecure)).rejects.toMatchObject({ status: 401, cause: [expect.objectContaining({ scheme: 'bearer', parameters: expect.objectContaining({ error: 'invalid_token' }) })] });
 
     const del = await oauth.protectedResourceRequest(replaced.registration_access_token, 'DELETE', uri, undefined, undefined, insecure);
     expect(del.status).toBe(204);
-    expect((await oauth.protectedResourceRequest(replaced.registration_access_token, 'GET', uri, undefined, undefined, insecure)).status).toBe(401);
+    await expect(oauth.protectedResourceRequest(replaced.registration_access_token, 'GET', uri, undefined, undefined, insecure)).rejects.toMatchObject({ status: 401 });
   });
 });
