@@ -33,7 +33,7 @@ export const AUDIT_ACTIONS = [
   'mfa.disable',
   'mfa.reset',
   'key.rotate',
-  'registration_token.create',
+  'registration.token_create',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

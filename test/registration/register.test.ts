@@ -293,6 +293,10 @@ describe('LATCH_REGISTRATION=token: initial access tokens', () => {
     expect(row.uses_left).toBe(3);
     const rows = await sql<{ t: string }>`select row_to_json(r)::text as t from registration_tokens r`.execute(t.db);
     expect(rows.rows.map((x) => x.t).join()).not.toContain(r.json.token);
+    const audit = await t.db.selectFrom('audit_events').selectAll().where('action', '=', 'registration.token_create').execute();
+    expect(audit).toHaveLength(1);
+    expect(audit[0]!.actor_kind).toBe('operator');
+    expect(JSON.stringify(audit)).not.toContain(r.json.token);
     const bad = await cli(['registration-token', 'create', '--uses', '0'], opts());
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/uses: must be a whole number/);

@@ -212,7 +212,7 @@ export async function createRegistrationToken(
   const expiresAt = addSeconds(now, ttl);
   await inTransaction(db, async (trx) => {
     await registrations.insertRegistrationToken(trx, { token_digest: digest(token), uses_left: uses, expires_at: expiresAt, created_at: now });
-    await recordAudit(trx, { ...audit, at: now, action: 'registration_token.create', details: { uses, expires_at: epochSeconds(expiresAt) } });
+    await recordAudit(trx, { ...audit, at: now, action: 'registration.token_create', details: { uses, expires_at: epochSeconds(expiresAt) } });
   });
   return { token, uses, expires_at: epochSeconds(expiresAt) };
 }
