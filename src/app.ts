@@ -23,6 +23,7 @@ import { userinfoRoutes } from './routes/userinfo.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { authorizeRoutes } from './routes/authorize.js';
 import { deviceRoutes } from './routes/device.js';
+import { registrationRoutes } from './routes/registration.js';
 import { loginRoutes } from './routes/login.js';
 import { accountRoutes } from './routes/account.js';
 import { homeRoutes } from './routes/home.js';
@@ -138,6 +139,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(userinfoRoutes);
   await app.register(authorizeRoutes);
   await app.register(deviceRoutes);
+  await app.register(registrationRoutes);
   await app.register(loginRoutes);
   await app.register(logoutRoutes);
   await app.register(homeRoutes);

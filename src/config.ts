@@ -51,6 +51,7 @@ const env = z.object({
   LATCH_REFRESH_REUSE_GRACE: seconds('a grace period').default(0),
   LATCH_APP_APPROVAL: z.enum(['auto', 'manual'], { error: 'expected auto or manual' }).default('auto'),
   LATCH_SIGNUP: z.enum(['open', 'closed'], { error: 'expected open or closed' }).default('closed'),
+  LATCH_REGISTRATION: z.enum(['closed', 'token', 'open'], { error: 'expected closed, token or open' }).default('closed'),
   LATCH_PRUNE_INTERVAL: seconds('an interval').default(0),
   LATCH_AUDIT_RETENTION: seconds('a retention').default(7776000),
   LATCH_TRUST_PROXY: z
@@ -111,6 +112,11 @@ export interface Config {
   refreshReuseGrace: number;
   appApproval: 'auto' | 'manual';
   signup: 'open' | 'closed';
+  /**
+   * Dynamic client registration (RFC 7591): closed (none), token (with an
+   * initial access token from `bin/latch registration-token create`), or open.
+   */
+  registration: 'closed' | 'token' | 'open';
   pruneInterval: number;
   /** Seconds audit events are kept; prune deletes older ones. */
   auditRetention: number;
@@ -186,6 +192,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     refreshReuseGrace: e.LATCH_REFRESH_REUSE_GRACE,
     appApproval: e.LATCH_APP_APPROVAL,
     signup: e.LATCH_SIGNUP,
+    registration: e.LATCH_REGISTRATION,
     pruneInterval: e.LATCH_PRUNE_INTERVAL,
     auditRetention: e.LATCH_AUDIT_RETENTION,
     logLevel: e.LOG_LEVEL,

@@ -65,8 +65,21 @@ export const DEVICE_ENTRY_POLICY = {
   maxBlockSeconds: 15 * 60,
 } as const;
 
+/**
+ * Dynamic client registrations (RFC 7591), counted like sign-ups: every
+ * attempt, successful or not, per address; and all addresses together, so
+ * that many addresses cannot grow the clients table without bound either:
+ * at most `allFreeAttempts` registrations an hour (plus one per doubling block).
+ */
+export const REGISTRATION_POLICY = { windowSeconds: 60 * 60, freeAttempts: 20, blockSeconds: 60 * 60, allFreeAttempts: 1000 } as const;
+
 /** Rows older than this (and not blocked) count for nothing and may be pruned. */
-export const LONGEST_ATTEMPT_WINDOW_SECONDS = Math.max(THROTTLE_POLICY.windowSeconds, SIGNUP_POLICY.windowSeconds, DEVICE_ENTRY_POLICY.windowSeconds);
+export const LONGEST_ATTEMPT_WINDOW_SECONDS = Math.max(
+  THROTTLE_POLICY.windowSeconds,
+  SIGNUP_POLICY.windowSeconds,
+  DEVICE_ENTRY_POLICY.windowSeconds,
+  REGISTRATION_POLICY.windowSeconds,
+);
 
 export interface SignInAttempt {
   username: string;
@@ -160,6 +173,17 @@ export async function admitSignup(db: Executor, clock: Clock, ip: string): Promi
     maxBlockSeconds: SIGNUP_POLICY.blockSeconds,
   });
   if (isRefused(count, SIGNUP_POLICY.freeAttempts)) refuse(clock, count, 'sign-up attempts from your address');
+}
+
+/** Counts a registration attempt from `ip`, and one for everyone, or throws 429 with Retry-After. */
+export async function admitRegistration(db: Executor, clock: Clock, ip: string): Promise<void> {
+  const P = REGISTRATION_POLICY;
+  const now = clock.now();
+  const rule = (free: number) => ({ now, windowStart: addSeconds(now, -P.windowSeconds), free, firstBlockSeconds: P.blockSeconds, maxBlockSeconds: P.blockSeconds });
+  const address = await countAttempt(db, `register:${countedAddress(ip)}`, rule(P.freeAttempts));
+  if (isRefused(address, P.freeAttempts)) refuse(clock, address, 'client registrations from your address');
+  const everyone = await countAttempt(db, 'register:*', rule(P.allFreeAttempts));
+  if (isRefused(everyone, P.allFreeAttempts)) refuse(clock, everyone, 'client registrations');
 }
 
 export interface UserCodeEntry {

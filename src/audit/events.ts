@@ -8,6 +8,7 @@ export const AUDIT_ACTIONS = [
   'signin.failure',
   'signout',
   'client.create',
+  'client.register',
   'client.update',
   'client.approve',
   'client.deny',
@@ -34,6 +35,7 @@ export const AUDIT_ACTIONS = [
   'passkey.add',
   'passkey.remove',
   'key.rotate',
+  'registration.token_create',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -30,6 +30,7 @@ import { listSigningKeys } from '../store/signing-keys.js';
 import { resolveKeySecret } from '../cookie-secret.js';
 import type { SigningAlg } from '../db/schema.js';
 import type { CliContext } from './context.js';
+import { createRegistrationToken, REGISTRATION_TOKEN_DEFAULTS } from '../oauth/registration/index.js';
 
 export interface Command {
   usage: string;
@@ -65,7 +66,7 @@ const userOption = async (ctx: CliContext, name: string) => {
 };
 
 /** The public view of a client: everything but the secret. */
-function clientView(c: Client, owner: string | null) {
+function clientView(c: Client, owner: string | null, registered = false) {
   return {
     client_id: c.client_id,
     name: c.name,
@@ -74,6 +75,8 @@ function clientView(c: Client, owner: string | null) {
     status: c.status,
     status_reason: c.status_reason,
     owner,
+    /** It registered itself (RFC 7591): it has no owner. */
+    registered,
     confidential: c.is_confidential,
     redirect_uris: c.redirect_uris,
     scopes: c.scopes,
@@ -95,7 +98,7 @@ function describeClient(c: ReturnType<typeof clientView>): string {
     `client_id:      ${c.client_id}`,
     `name:           ${c.name}`,
     `status:         ${c.status}${c.status_reason ? ` (${c.status_reason})` : ''}`,
-    `owner:          ${c.owner ?? '-'}`,
+    `owner:          ${c.owner ?? (c.registered ? '- (registered itself)' : '-')}`,
     `type:           ${c.confidential ? 'confidential' : 'public'}`,
     `redirect URIs:  ${c.redirect_uris.join(' ') || '-'}`,
     `scopes:         ${c.scopes.join(' ')}`,
@@ -271,12 +274,12 @@ export const COMMANDS: Record<string, Command> = {
       }
       const owner = await userOption(ctx, 'owner');
       const rows = await listClientsFor(ctx, OPERATOR.actor, { status: status as Client['status'] | undefined, ownerId: owner?.id });
-      const views = rows.map((r) => clientView(r, r.owner_username));
+      const views = rows.map((r) => clientView(r, r.owner_username, r.registered));
       ctx.print(
         { clients: views },
         views.length === 0
           ? 'no clients'
-          : views.map((v) => `${v.client_id}  ${v.status.padEnd(9)}  ${(v.owner ?? '-').padEnd(12)}  ${v.name}`).join('\n'),
+          : views.map((v) => `${v.client_id}  ${v.status.padEnd(9)}  ${(v.owner ?? (v.registered ? '(registered)' : '-')).padEnd(12)}  ${v.name}`).join('\n'),
       );
     },
   },
@@ -294,7 +297,7 @@ export const COMMANDS: Record<string, Command> = {
         decided_by: d.decided_by_username,
         decided_at: epochSeconds(d.decided_at),
       }));
-      const view = clientView(client, client.owner_username);
+      const view = clientView(client, client.owner_username, client.registered);
       ctx.print(
         { ...view, authorized_users: authorizedUsers, decisions },
         describeClient(view) +
@@ -447,6 +450,24 @@ export const COMMANDS: Record<string, Command> = {
       ctx.print(
         { events, next: page.next },
         events.length === 0 ? 'no events' : [header, ...rows, ...(page.next ? [`(more: --after ${page.next})`] : [])].join('\n'),
+      );
+    },
+  },
+
+  // ---- dynamic client registration ----
+
+  'registration-token create': {
+    usage: `[--uses N] [--ttl S] [--json]`,
+    summary: `Creates an initial access token for POST /oauth/register under LATCH_REGISTRATION=token, printed once. It allows --uses registrations (default ${REGISTRATION_TOKEN_DEFAULTS.uses}) within --ttl seconds (default ${REGISTRATION_TOKEN_DEFAULTS.ttl}).`,
+    options: { uses: { type: 'string' }, ttl: { type: 'string' } },
+    async run(ctx) {
+      const uses = str(ctx, 'uses');
+      if (uses !== undefined && !/^\d+$/.test(uses)) throw new CliError(`--uses expects a whole number above 0 (got "${uses}")`, 2);
+      const created = await createRegistrationToken(ctx, OPERATOR, { uses: uses === undefined ? undefined : Number(uses), ttl: seconds(ctx, 'ttl') });
+      const note = ctx.config.registration === 'token' ? '' : `\nNote: LATCH_REGISTRATION is ${ctx.config.registration}; the server asks for this token only when it is "token".`;
+      ctx.print(
+        created,
+        `token:    ${created.token}\nuses:     ${created.uses}\nexpires:  ${new Date(created.expires_at * 1000).toISOString()}\n\nThe token is shown only now. Send it as Authorization: Bearer <token> to POST /oauth/register.${note}`,
       );
     },
   },

@@ -22,6 +22,7 @@ Usage: latch <command> [options]   (every command takes --json and --help)
   prune                            delete expired codes, tokens and sessions
   audit                            read the audit log (who did what, when, from where)
   keys list|rotate                 OpenID Connect signing keys
+  registration-token create        initial access token for dynamic client registration
 
 The server itself: npm start. Environment as documented in README.md.`;
 

@@ -9,6 +9,10 @@ export const PREFIX = {
   code: 'latch_ac_',
   deviceCode: 'latch_dc_',
   session: 'latch_ss_',
+  /** Initial access token for dynamic registration (LATCH_REGISTRATION=token). */
+  initialAccessToken: 'latch_iat_',
+  /** RFC 7592 registration access token. */
+  registrationAccessToken: 'latch_rat_',
 } as const;
 
 /** 256 bits of randomness, base64url, behind a readable prefix. */

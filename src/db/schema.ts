@@ -276,6 +276,34 @@ export interface WebauthnChallengesTable {
   expires_at: Timestamp;
 }
 
+/** What a self-registered client (RFC 7591) sent that latch keeps but does not act on. */
+export interface RegistrationMetadata {
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  logo_uri?: string;
+  contacts?: string[];
+  software_id?: string;
+  software_version?: string;
+}
+
+/** A client that registered itself (RFC 7591); its row marks it as registered. */
+export interface ClientRegistrationsTable {
+  client_id: string;
+  /** Digest of the RFC 7592 registration access token. */
+  access_token_digest: string;
+  metadata: ColumnType<RegistrationMetadata, string, string>;
+  /** Where the registration came from. */
+  address: string | null;
+  created_at: Timestamp;
+}
+
+/** Initial access tokens for LATCH_REGISTRATION=token (digests only). */
+export interface RegistrationTokensTable {
+  token_digest: string;
+  uses_left: number;
+  expires_at: Timestamp;
+  created_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   clients: ClientsTable;
@@ -296,6 +324,8 @@ export interface Database {
   pending_signins: PendingSigninsTable;
   passkeys: PasskeysTable;
   webauthn_challenges: WebauthnChallengesTable;
+  client_registrations: ClientRegistrationsTable;
+  registration_tokens: RegistrationTokensTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -1,4 +1,4 @@
-/** Error codes of RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1, RFC 7009, RFC 8628 §3.5, RFC 8707 §2, OIDC Core §3.1.2.6 and latch's own. */
+/** Error codes of RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1, RFC 7009, RFC 8628 §3.5, RFC 8707 §2, RFC 7591 §3.2.2, OIDC Core §3.1.2.6 and latch's own. */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -16,6 +16,8 @@ export type OAuthErrorCode =
   | 'slow_down'
   | 'expired_token'
   | 'invalid_application_status'
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
   | 'invalid_token'
   | 'unauthorized'
   | 'insufficient_scope'

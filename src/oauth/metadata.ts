@@ -19,6 +19,7 @@ export function serverMetadata(config: Config) {
     revocation_endpoint: `${issuer}/oauth/revoke`,
     introspection_endpoint: `${issuer}/oauth/introspect`,
     device_authorization_endpoint: `${issuer}/oauth/device_authorization`,
+    ...(config.registration === 'closed' ? {} : { registration_endpoint: `${issuer}/oauth/register` }),
     scopes_supported: [...new Set([...config.scopes, ...OIDC_SCOPES])],
     response_types_supported: ['code', 'token'],
     response_modes_supported: ['query', 'fragment'],

@@ -81,7 +81,11 @@ export function findClientForAuth(db: Executor, clientId: string): Promise<Clien
 
 export interface ClientWithOwner extends Client {
   owner_username: string | null;
+  /** It registered itself (RFC 7591) rather than being created by a person. */
+  registered: boolean;
 }
+
+const isRegistered = sql<boolean>`exists (select 1 from client_registrations r where r.client_id = clients.id)`.as('registered');
 
 /** One client with its owner's username, as the console and the admin page show it. */
 export function findClientWithOwner(db: Executor, clientId: string): Promise<ClientWithOwner | undefined> {
@@ -90,6 +94,7 @@ export function findClientWithOwner(db: Executor, clientId: string): Promise<Cli
     .leftJoin('users', 'users.id', 'clients.owner_id')
     .selectAll('clients')
     .select('users.username as owner_username')
+    .select(isRegistered)
     .where('clients.client_id', '=', clientId)
     .executeTakeFirst();
 }
@@ -103,6 +108,7 @@ export function listClients(
     .leftJoin('users', 'users.id', 'clients.owner_id')
     .selectAll('clients')
     .select('users.username as owner_username')
+    .select(isRegistered)
     .orderBy('clients.created_at', 'asc')
     .orderBy('clients.name', 'asc');
   if (filter.ownerId) q = q.where('clients.owner_id', '=', filter.ownerId);
@@ -125,6 +131,7 @@ export type ClientChanges = Partial<
     | 'refresh_token_ttl'
     | 'access_token_format'
     | 'resources'
+    | 'id_token_alg'
     | 'secret_digest'
     | 'status'
     | 'status_reason'

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Client, ClientStatus } from '../../db/schema.js';
+import type { Client, ClientStatus, NewClient } from '../../db/schema.js';
 import { digest, newClientId, newSecret, PREFIX } from '../../crypto/secrets.js';
 import { OAuthError } from '../../oauth/errors.js';
 import * as clients from '../../store/clients.js';
@@ -8,7 +8,7 @@ import { recordAudit } from '../../audit/record.js';
 import { administers, type Acting, type Actor, type ManageDeps } from '../actor.js';
 import { ValidationError } from '../validation.js';
 import { findClientFor } from './find.js';
-import { adminOnlyProblems, changedSettings, needsReview, validateClient, type ClientInput } from './settings.js';
+import { adminOnlyProblems, changedSettings, editNeedsApproval, validateClient, type ClientInput } from './settings.js';
 
 export interface RegisteredClient {
   client: Client;
@@ -35,27 +35,44 @@ export async function registerClient(
 ): Promise<RegisteredClient> {
   assertMayEnable(by.actor, null, input);
   const confidential = input.confidential ?? true;
-  const valid = validateClient(config, input, confidential);
+  const { row, secret } = newClientRow({ clock, config }, validateClient(config, input, confidential), confidential, by.actor.kind === 'user' ? by.actor.id : (input.ownerId ?? null));
+  const client = await inTransaction(db, async (trx) => {
+    const inserted = await clients.insertClient(trx, row);
+    await recordAudit(trx, { ...by, at: row.created_at!, action: 'client.create', client: inserted, details: { name: inserted.name, status: row.status } });
+    return inserted;
+  });
+  return { client, secret };
+}
+
+/**
+ * A new app's row from validated settings, with its secret (shown once, kept as
+ * a digest; none for public apps). Under LATCH_APP_APPROVAL=manual every new
+ * app starts pending, however it was registered.
+ */
+export function newClientRow(
+  { clock, config }: Pick<ManageDeps, 'clock' | 'config'>,
+  valid: ReturnType<typeof validateClient>,
+  confidential: boolean,
+  ownerId: string | null,
+): { row: NewClient; secret: string | null } {
   const secret = confidential ? newSecret(PREFIX.clientSecret) : null;
   const now = clock.now();
   const status: ClientStatus = config.appApproval === 'manual' ? 'pending' : 'active';
-  const client = await inTransaction(db, async (trx) => {
-    const inserted = await clients.insertClient(trx, {
+  return {
+    secret,
+    row: {
       id: randomUUID(),
       client_id: newClientId(),
       secret_digest: secret ? digest(secret) : null,
       ...valid,
-      owner_id: by.actor.kind === 'user' ? by.actor.id : (input.ownerId ?? null),
+      owner_id: ownerId,
       status,
       status_reason: null,
       is_confidential: confidential,
       created_at: now,
       updated_at: now,
-    });
-    await recordAudit(trx, { ...by, at: now, action: 'client.create', client: inserted, details: { name: inserted.name, status } });
-    return inserted;
-  });
-  return { client, secret };
+    },
+  };
 }
 
 /**
@@ -98,10 +115,7 @@ export async function editClient(
   return inTransaction(db, async (trx) => {
     const updated = await clients.updateClient(trx, before.client_id, valid, now);
     if (!updated) throw new ValidationError({ client: 'no longer exists' });
-    const review =
-      config.appApproval === 'manual' &&
-      !administers(by.actor) &&
-      (before.status === 'denied' || (before.status === 'active' && needsReview(before, updated)));
+    const review = !administers(by.actor) && editNeedsApproval(config, before, updated);
     const after = review ? (await clients.updateClient(trx, before.client_id, { status: 'pending', status_reason: null }, now))! : updated;
     await recordAudit(trx, {
       ...by,

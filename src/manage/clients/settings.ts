@@ -95,6 +95,8 @@ export function validateClient(config: Config, input: ClientInput, confidential:
   const problems: Record<string, string> = {};
   const name = input.name.trim();
   if (name.length === 0 || name.length > 100) problems.name = 'must be 1-100 characters';
+  // The consent page shows it: a line break or an invisible control could disguise it.
+  else if (/[\p{Cc}\u2028\u2029]/u.test(name)) problems.name = 'must not contain control characters or line breaks';
   const description = (input.description ?? '').trim();
   if (description.length > 1000) problems.description = 'must be at most 1000 characters';
   let website: string | null = input.website?.trim() || null;
@@ -202,6 +204,15 @@ export function needsReview(before: Client, after: Client): boolean {
     added(before.post_logout_redirect_uris, after.post_logout_redirect_uris) ||
     (after.backchannel_logout_uri !== null && after.backchannel_logout_uri !== before.backchannel_logout_uri)
   );
+}
+
+/**
+ * Whether an edit by someone who is not an administrator sends the app back to
+ * pending under manual approval: any edit of a denied app (the owner's way to
+ * ask again), and an edit that widens an approved one past what was seen.
+ */
+export function editNeedsApproval(config: Pick<Config, 'appApproval'>, before: Client, after: Client): boolean {
+  return config.appApproval === 'manual' && (before.status === 'denied' || (before.status === 'active' && needsReview(before, after)));
 }
 
 /** The names of the settings an update changed (never their values: a name is enough to answer "who changed what"). */
