@@ -71,7 +71,7 @@ export async function pruneExpired(
   );
   await drain('sessions', 'id_digest', sql`expires_at < ${now}`);
   // Half-done sign-ins (password right, second step never given) live five minutes.
-  await drain('pending_signins', 'id_digest', sql`expires_at < ${now}`);
+  counts.pending_signins = await prunePendingSignins(db, now, batch);
   // Used and expired reset and verification links stay a day, for whoever asks why one did not work.
   await drain('account_links', 'token_digest', sql`expires_at < ${cutoff} or used_at < ${cutoff}`);
   counts.login_attempts = await pruneLoginAttempts(db, now, cutoff, batch);
@@ -81,6 +81,11 @@ export async function pruneExpired(
   // delete_after already holds the margin: the last token a retired key signed has expired.
   await drain('signing_keys', 'kid', sql`state = 'retired' and delete_after < ${now}`);
   return counts;
+}
+
+/** Deletes half-done sign-ins past their five minutes. */
+export function prunePendingSignins(db: Executor, now: Date, batch = 1000): Promise<number> {
+  return deleteInBatches(db, 'pending_signins', 'id_digest', sql`expires_at < ${now}`, batch);
 }
 
 /** Deletes sign-in and sign-up counters whose window began before `before` and that block nothing. */
