@@ -22,7 +22,7 @@ export class Browser {
   /** Reads `page`, then posts `values` to `action` with the page's CSRF token. */
   async submit(page: string, action: string, values: Record<string, string>) {
     const shown = await this.get(page);
-    return this.post(action, { _csrf: field(shown.body, '_csrf') ?? '', ...values });
+    return this.post(action, { _csrf: csrfFor(shown.body, action) ?? field(shown.body, '_csrf') ?? '', ...values });
   }
 
   async post(url: string, values: Record<string, string>) {
@@ -31,6 +31,12 @@ export class Browser {
     this.cookie = cookiesFrom(r.headers['set-cookie'], this.cookie);
     return r;
   }
+}
+
+/** The CSRF token of the form on a page that posts to `action`. */
+export function csrfFor(html: string, action: string): string | undefined {
+  const m = new RegExp(`<form[^>]*action="${action}"[^>]*>\\s*<input type="hidden" name="_csrf" value="([^"]*)"`).exec(html);
+  return m ? decodeEntities(m[1]!) : undefined;
 }
 
 /** The queued mails (newest last) to `recipient`, any case. */
