@@ -10,6 +10,7 @@ import * as m0011 from './0011_totp.js';
 import * as m0012 from './0012_logout.js';
 import * as m0013 from './0013_jwt_access_tokens.js';
 import * as m0014 from './0014_registration.js';
+import * as m0015 from './0015_recovery.js';
 import * as m0016 from './0016_passkeys.js';
 
 /** Every migration, by name, in the order they run (Kysely sorts by name). */
@@ -25,5 +26,6 @@ export const migrations: Record<string, Migration> = {
   '0012_logout': m0012,
   '0013_jwt_access_tokens': m0013,
   '0014_registration': m0014,
+  '0015_recovery': m0015,
   '0016_passkeys': m0016,
 };

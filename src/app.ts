@@ -44,6 +44,8 @@ import { passkeyRoutes } from './routes/passkeys.js';
 import { sealer, type Sealer } from './crypto/sealed.js';
 import { BackchannelLogout } from './oidc/backchannel.js';
 import { logoutRoutes } from './routes/logout.js';
+import { recoveryRoutes } from './routes/recovery.js';
+import { mailConfigured } from './mail/settings.js';
 
 export interface AppDeps {
   config: Config;
@@ -120,8 +122,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     engine: { eta: new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true }) },
     templates: VIEWS_DIR,
     viewExt: 'eta',
-    // signupOpen: the home and login pages offer /signup only when it exists.
-    defaultContext: { issuer: deps.config.issuer, signupOpen: deps.config.signup === 'open' },
+    // signupOpen: the home and login pages offer /signup only when it exists; mailOn: the login page offers /forgot-password only with e-mail.
+    defaultContext: { issuer: deps.config.issuer, signupOpen: deps.config.signup === 'open', mailOn: mailConfigured(deps.config) },
   });
 
   app.setErrorHandler(errorHandler);
@@ -150,5 +152,6 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(adminRoutes);
   await app.register(signupRoutes);
   await app.register(auditRoutes);
+  await app.register(recoveryRoutes);
   return app;
 }

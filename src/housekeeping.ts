@@ -4,14 +4,14 @@ import type { Database } from './db/schema.js';
 import type { Clock } from './clock.js';
 import { addSeconds } from './clock.js';
 import { LONGEST_ATTEMPT_WINDOW_SECONDS } from './accounts/throttle.js';
-import { pruneExpired, pruneLoginAttempts, type PruneCounts } from './store/prune.js';
+import { pruneExpired, pruneLoginAttempts, prunePendingSignins, type PruneCounts } from './store/prune.js';
 
 /** Revoked rows are kept this long after they end, for audits and reuse detection. */
 export const PRUNE_RETENTION_SECONDS = 24 * 3600;
 export const DEFAULT_AUDIT_RETENTION = 7776000;
 
 /**
- * How often sign-in and sign-up counters past their window are deleted, always:
+ * How often sign-in and sign-up counters past their window (and expired half-done sign-ins) are deleted, always:
  * unauthenticated guessers create them, so they must not wait for an operator
  * to turn pruning on.
  */
@@ -36,7 +36,9 @@ export function startHousekeeping(
   const stopAttempts = every(ATTEMPT_PRUNE_INTERVAL_SECONDS, log, async () => {
     const now = clock.now();
     const n = await pruneLoginAttempts(db, now, addSeconds(now, -LONGEST_ATTEMPT_WINDOW_SECONDS));
-    if (n > 0) log.debug({ pruned: { login_attempts: n } }, 'pruned stale sign-in counters');
+    // Half-done sign-ins come from whoever knows a password: like the counters, they must not wait for an operator.
+    const pending = await prunePendingSignins(db, now);
+    if (n > 0 || pending > 0) log.debug({ pruned: { login_attempts: n, pending_signins: pending } }, 'pruned stale sign-in counters and half-done sign-ins');
   });
   return () => {
     stopPruning();

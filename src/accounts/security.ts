@@ -24,7 +24,7 @@ const WRONG_PASSWORD = 'That is not your current password.';
  * counted by the sign-in throttle like any password guess (a stolen session
  * must not become a password oracle).
  */
-async function provesPassword(deps: Pick<TotpDeps, 'db' | 'clock'>, actor: Actor, password: string): Promise<boolean> {
+export async function provesPassword(deps: Pick<TotpDeps, 'db' | 'clock'>, actor: Actor, password: string): Promise<boolean> {
   if (password === '') return false;
   const user = await checkPassword(deps.db, deps.clock, { username: actor.user.username, password, ip: actor.audit.address ?? '' });
   return user?.id === actor.user.id;

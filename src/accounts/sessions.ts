@@ -3,7 +3,7 @@ import { addSeconds, type Clock } from '../clock.js';
 import { digest, newSecret, PREFIX } from '../crypto/secrets.js';
 import type { Executor } from '../store/executor.js';
 import { afterCommit } from '../store/transaction.js';
-import { deleteSession, deleteSessionsOfUser, findLiveSession, insertSession } from '../store/sessions.js';
+import { deleteSession, deleteSessionsOfUser, findLiveSession, insertSession, touchSession } from '../store/sessions.js';
 
 /** How long a sign-in lasts in the browser. */
 export const SESSION_TTL_SECONDS = 12 * 3600;
@@ -23,10 +23,19 @@ export interface Session {
   amr: string[];
 }
 
-/** The live session with this id, or null when it is unknown or expired. Ids are stored only as digests. */
+/** How stale a session's "last seen" may get: a busy session writes it at most once in this many seconds. */
+export const LAST_SEEN_PRECISION_SECONDS = 60;
+
+/**
+ * The live session with this id, or null when it is unknown or expired. Ids
+ * are stored only as digests. Finding it counts as seeing it (for the list on
+ * /account/security).
+ */
 export async function findSession(db: Executor, id: string, now: Date): Promise<Session | null> {
   const row = await findLiveSession(db, digest(id), now);
   if (!row) return null;
+  const staleBefore = addSeconds(now, -LAST_SEEN_PRECISION_SECONDS);
+  if (row.last_seen_at === null || row.last_seen_at < staleBefore) await touchSession(db, row.id_digest, now, staleBefore);
   return {
     idDigest: row.id_digest,
     userId: row.user_id,
@@ -51,6 +60,8 @@ export async function startSession(
   replacing: string | null,
   /** How the user proved who they are (RFC 8176 values), for ID tokens' `amr`. */
   amr: string[] = ['pwd'],
+  /** Where the browser signs in from, for the session list. */
+  from: { address?: string | null; userAgent?: string | null } = {},
 ): Promise<{ id: string; csrfSecret: string }> {
   // Not an end the apps hear of: the same person signs in again in the same browser (prompt=login, max_age).
   if (replacing) await deleteSession(db, digest(replacing));
@@ -64,6 +75,8 @@ export async function startSession(
     created_at: now,
     expires_at: addSeconds(now, SESSION_TTL_SECONDS),
     amr,
+    address: from.address ?? null,
+    user_agent: from.userAgent ? from.userAgent.slice(0, MAX_SESSION_USER_AGENT) : null,
   });
   return { id, csrfSecret };
 }
@@ -100,12 +113,16 @@ export async function endSession({ db, onSessionsEnded }: SessionEndDeps, id: st
 export async function endSessionsOfUser(
   { db, onSessionsEnded }: SessionEndDeps,
   userId: string,
-  options: { exceptIdDigest?: string } = {},
+  /** `onlySid`: just that one session (by its public id), when it is this user's: "sign out this session". */
+  options: { exceptIdDigest?: string; onlySid?: string } = {},
 ): Promise<EndedSession[]> {
-  const ended = (await deleteSessionsOfUser(db, userId, options.exceptIdDigest)).map(({ sid }) => ({ sid, userId }));
+  const ended = (await deleteSessionsOfUser(db, userId, options.exceptIdDigest, options.onlySid)).map(({ sid }) => ({ sid, userId }));
   if (ended.length > 0) afterCommit(db, () => onSessionsEnded(ended));
   return ended;
 }
+
+/** User agents are kept this long at most: enough to tell browsers apart. */
+export const MAX_SESSION_USER_AGENT = 300;
 
 /** A secret that signs CSRF tokens, for a session or for a browser not yet signed in. */
 export const newCsrfSecret = (): string => randomBytes(32).toString('base64url');

@@ -29,6 +29,8 @@ export const AUDIT_ACTIONS = [
   'password.change',
   'password.reset_request',
   'password.reset',
+  'email.change',
+  'email.verify',
   'mfa.enable',
   'mfa.disable',
   'mfa.reset',

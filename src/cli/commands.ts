@@ -31,6 +31,7 @@ import { resolveKeySecret } from '../cookie-secret.js';
 import type { SigningAlg } from '../db/schema.js';
 import type { CliContext } from './context.js';
 import { createRegistrationToken, REGISTRATION_TOKEN_DEFAULTS } from '../oauth/registration/index.js';
+import { userResetPassword } from './user-reset-password.js';
 
 export interface Command {
   usage: string;
@@ -234,6 +235,9 @@ export const COMMANDS: Record<string, Command> = {
       ctx.print({ id: user.id, username: user.username }, `created user ${user.username} (${user.id})${user.is_admin ? ', administrator' : ''}`);
     },
   },
+
+  // recovery (issue 13)
+  'user reset-password': userResetPassword,
 
   'client create': {
     usage:

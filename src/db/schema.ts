@@ -148,6 +148,10 @@ export interface SessionsTable {
   amr: Generated<string[]>;
   /** The session's public id (OIDC `sid`): random, unrelated to the cookie. */
   sid: Generated<string>;
+  /** Where the session was made, and when it was last used (updated at most once a minute). */
+  last_seen_at: ColumnType<Date | null, Date | undefined, Date>;
+  address: ColumnType<string | null, string | null | undefined, string | null>;
+  user_agent: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface LoginAttemptsTable {
@@ -304,6 +308,20 @@ export interface RegistrationTokensTable {
   created_at: Timestamp;
 }
 
+export type AccountLinkPurpose = 'password_reset' | 'email_verification';
+
+/** A one-time link sent to a user (password reset, e-mail verification): only the token's digest is kept. */
+export interface AccountLinksTable {
+  token_digest: string;
+  purpose: AccountLinkPurpose;
+  user_id: string;
+  /** The address a verification link verifies; null for a reset. */
+  email: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
 export interface Database {
   users: UsersTable;
   clients: ClientsTable;
@@ -326,6 +344,7 @@ export interface Database {
   webauthn_challenges: WebauthnChallengesTable;
   client_registrations: ClientRegistrationsTable;
   registration_tokens: RegistrationTokensTable;
+  account_links: AccountLinksTable;
 }
 
 export type User = Selectable<UsersTable>;

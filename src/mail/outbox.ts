@@ -38,6 +38,11 @@ const enqueued = new EventEmitter();
 // Every sender in the process listens (tests run several).
 enqueued.setMaxListeners(0);
 
+/** Wakes this process's sender: for a mail queued by a statement of its own rather than enqueueMail. */
+export function notifyMailEnqueued(): void {
+  enqueued.emit('mail');
+}
+
 /** Calls `listener` after each mail queued in this process; returns the unsubscribe function. */
 export function onMailEnqueued(listener: () => void): () => void {
   enqueued.on('mail', listener);

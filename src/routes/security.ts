@@ -9,8 +9,16 @@ import { auditContext } from '../web/audit-context.js';
 import { renderPage } from '../web/pages.js';
 import { checkCsrf, csrfToken } from '../web/csrf.js';
 import { requireUser } from '../web/guards.js';
+import { sessionEndDeps } from '../web/session.js';
 import { LOGOUT_PATH } from './login.js';
 import { passkeySection } from './passkeys.js';
+// recovery (issue 13): sessions and e-mail sections
+import { changeEmail } from '../accounts/email-verification.js';
+import { describeUserAgent, endOtherSessions, sessionsOf } from '../accounts/session-list.js';
+import type { RecoveryDeps } from '../accounts/password-reset.js';
+import { findUserById } from '../store/users.js';
+import { mailConfigured } from '../mail/settings.js';
+// end recovery
 
 export const SECURITY_PATH = '/account/security';
 const PATHS = {
@@ -23,6 +31,16 @@ const PATHS = {
 const codeForm = z.object({ code: z.string().max(64) });
 const disableForm = z.object({ password: z.string().max(1024) });
 const passwordForm = z.object({ current_password: z.string().max(1024), new_password: z.string().max(1024) });
+
+// recovery (issue 13): the session list and the e-mail address
+const RECOVERY_PATHS = {
+  sessionEnd: `${SECURITY_PATH}/sessions/end`,
+  sessionsEndOthers: `${SECURITY_PATH}/sessions/end-others`,
+  email: `${SECURITY_PATH}/email`,
+} as const;
+const sessionEndForm = z.object({ sid: z.string().min(1).max(64) });
+const emailForm = z.object({ email: z.string().max(320), password: z.string().max(1024) });
+// end recovery
 
 /** What one rendering of the page adds to the current state: a notice, errors by field, recovery codes just issued. */
 interface Shown {
@@ -50,6 +68,7 @@ export const securityRoutes: FastifyPluginAsync = async (app) => {
     const totp = await totpState(deps, user);
     const csrf: Record<string, string> = { logout: await csrfToken(request, reply, LOGOUT_PATH) };
     for (const [name, path] of Object.entries(PATHS)) csrf[name] = await csrfToken(request, reply, path);
+    const recovery = await recoverySection(request, reply); // recovery (issue 13)
     return renderPage(
       reply,
       'security',
@@ -68,11 +87,46 @@ export const securityRoutes: FastifyPluginAsync = async (app) => {
         recoveryCodes: shown.recoveryCodes ?? null,
         // Passkeys: views/partials/passkeys.eta.
         passkeys: await passkeySection(request, reply),
+        recovery, // recovery (issue 13)
       },
       status,
     );
   };
   const page = { config: { page: true }, preHandler: requireUser };
+
+  // recovery (issue 13): sessions ("sign out this session", "sign out everywhere else") and changing the e-mail address
+  const recoveryDeps: RecoveryDeps = { db: app.deps.db, clock: app.deps.clock, config: app.deps.config, log: app.log };
+  async function recoverySection(request: FastifyRequest, reply: FastifyReply) {
+    const session = request.latchSession!;
+    const csrf: Record<string, string> = {};
+    for (const [name, path] of Object.entries(RECOVERY_PATHS)) csrf[name] = await csrfToken(request, reply, path);
+    const user = await findUserById(deps.db, session.userId);
+    const sessions = (await sessionsOf(deps, session)).map((s) => ({ ...s, browser: describeUserAgent(s.userAgent) }));
+    return { paths: RECOVERY_PATHS, csrf, sessions, email: user?.email ?? null, emailVerified: user?.email_verified ?? false, mailOn: mailConfigured(app.deps.config) };
+  }
+
+  app.post(RECOVERY_PATHS.sessionEnd, page, async (request, reply) => {
+    await checkCsrf(request, RECOVERY_PATHS.sessionEnd);
+    const { sid } = parse(sessionEndForm, request.body);
+    const ended = await endOtherSessions({ ...sessionEndDeps(request), clock: deps.clock }, request.latchSession!, { sid }, auditContext(request));
+    return show(request, reply, { notice: ended > 0 ? 'That session is signed out.' : 'That session had already ended.' });
+  });
+
+  app.post(RECOVERY_PATHS.sessionsEndOthers, page, async (request, reply) => {
+    await checkCsrf(request, RECOVERY_PATHS.sessionsEndOthers);
+    const ended = await endOtherSessions({ ...sessionEndDeps(request), clock: deps.clock }, request.latchSession!, 'all', auditContext(request));
+    return show(request, reply, { notice: ended === 1 ? 'One other session is signed out.' : `${ended} other sessions are signed out.` });
+  });
+
+  app.post(RECOVERY_PATHS.email, page, async (request, reply) => {
+    await checkCsrf(request, RECOVERY_PATHS.email);
+    const form = parse(emailForm, request.body);
+    const result = await changeEmail(recoveryDeps, actorOf(request), form.email, form.password);
+    if (!result.ok) return show(request, reply, { errors: { [result.field]: result.message } }, 400);
+    const notice = form.email.trim() === '' ? 'Your e-mail address is removed.' : result.value.mailed ? 'Your e-mail address is changed. Open the link we sent to it to confirm it.' : 'Your e-mail address is changed.';
+    return show(request, reply, { notice });
+  });
+  // end recovery
 
   app.get(SECURITY_PATH, page, async (request, reply) => show(request, reply));
 

@@ -4,6 +4,7 @@ import { createUser, MIN_PASSWORD_LENGTH } from '../manage/users.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
 import { admitSignup } from '../accounts/throttle.js';
+import { sendEmailVerification } from '../accounts/email-verification.js';
 import { auditContext } from '../web/audit-context.js';
 import { renderPage, safeReturnTo } from '../web/pages.js';
 import { checkCsrf, csrfToken } from '../web/csrf.js';
@@ -79,6 +80,8 @@ export const signupRoutes: FastifyPluginAsync = async (app) => {
       if (!(err instanceof ValidationError)) throw err;
       return show(request, reply, { ...keep, errors: err.fields }, 400);
     }
+    // With e-mail, the address is confirmed by a link; until then email_verified is false.
+    await sendEmailVerification({ db, clock, config, log: request.log }, user);
     await signIn(request, reply, user.id);
     return reply.redirect(returnTo, 303);
   });

@@ -60,3 +60,13 @@ export async function revokeClientTokens(db: Executor, clientUuid: string, now: 
     await revokeLive(db, table, 'client_id', [clientUuid], now);
   }
 }
+
+/** Ends every grant of a user and every token issued under them (each refresh-token family). */
+export async function revokeGrantsOfUser(db: Executor, userId: string, now: Date): Promise<void> {
+  const grants = await db.selectFrom('grants').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+  await revokeGrants(
+    db,
+    grants.map((g) => g.id),
+    now,
+  );
+}

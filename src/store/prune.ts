@@ -12,14 +12,16 @@ export interface PruneCounts {
   mail_outbox: number;
   audit_events: number;
   signing_keys: number;
+  pending_signins: number;
+  account_links: number;
 }
 
 /**
  * Rotated refresh tokens stay until they expire: a replay of one is how reuse is detected.
  * Deletes, in batches of `batch` rows each in its own short statement, what can
  * no longer be used: expired codes (authorization and device), tokens expired or revoked before `cutoff`,
- * grants left with no token, ended sessions, stale sign-in counters and delivered mail.
- * grants left with no token, ended sessions, stale sign-in counters and retired
+ * grants left with no token, ended sessions and half-done sign-ins, used or
+ * expired one-time links, stale sign-in counters, delivered mail and retired
  * signing keys past their `delete_after`.
  */
 export async function pruneExpired(
@@ -41,6 +43,8 @@ export async function pruneExpired(
     mail_outbox: 0,
     audit_events: 0,
     signing_keys: 0,
+    pending_signins: 0,
+    account_links: 0,
   };
   const drain = async (table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>, orderBy?: string) => {
     counts[table] += await deleteInBatches(db, table, key, where, batch, orderBy);
@@ -62,6 +66,10 @@ export async function pruneExpired(
         and not exists (select 1 from refresh_tokens r where r.grant_id = grants.id)`,
   );
   await drain('sessions', 'id_digest', sql`expires_at < ${now}`);
+  // Half-done sign-ins (password right, second step never given) live five minutes.
+  counts.pending_signins = await prunePendingSignins(db, now, batch);
+  // Used and expired reset and verification links stay a day, for whoever asks why one did not work.
+  await drain('account_links', 'token_digest', sql`expires_at < ${cutoff} or used_at < ${cutoff}`);
   counts.login_attempts = await pruneLoginAttempts(db, now, cutoff, batch);
   // Sent and abandoned mail (bodies already gone) stays a day: the per-recipient bound counts it.
   await drain('mail_outbox', 'id', sql`sent_at < ${cutoff} or given_up_at < ${cutoff}`);
@@ -69,6 +77,11 @@ export async function pruneExpired(
   // delete_after already holds the margin: the last token a retired key signed has expired.
   await drain('signing_keys', 'kid', sql`state = 'retired' and delete_after < ${now}`);
   return counts;
+}
+
+/** Deletes half-done sign-ins past their five minutes. */
+export function prunePendingSignins(db: Executor, now: Date, batch = 1000): Promise<number> {
+  return deleteInBatches(db, 'pending_signins', 'id_digest', sql`expires_at < ${now}`, batch);
 }
 
 /** Deletes sign-in and sign-up counters whose window began before `before` and that block nothing. */

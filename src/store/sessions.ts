@@ -8,12 +8,21 @@ import type { Executor } from './executor.js';
  */
 export async function insertSession(
   db: Executor,
-  session: { id_digest: string; user_id: string; csrf_secret: string; created_at: Date; expires_at: Date; amr?: string[] },
+  session: {
+    id_digest: string;
+    user_id: string;
+    csrf_secret: string;
+    created_at: Date;
+    expires_at: Date;
+    amr?: string[];
+    address?: string | null;
+    user_agent?: string | null;
+  },
 ): Promise<void> {
   const { amr, ...row } = session;
   await db
     .insertInto('sessions')
-    .values({ ...row, auth_time: row.created_at, amr: amr ?? ['pwd'], sid: randomBytes(16).toString('base64url') })
+    .values({ ...row, auth_time: row.created_at, last_seen_at: row.created_at, amr: amr ?? ['pwd'], sid: randomBytes(16).toString('base64url') })
     .execute();
 }
 
@@ -21,7 +30,7 @@ export function findLiveSession(db: Executor, idDigest: string, now: Date) {
   return db
     .selectFrom('sessions as s')
     .innerJoin('users as u', 'u.id', 's.user_id')
-    .select(['s.id_digest', 's.user_id', 's.csrf_secret', 's.expires_at', 's.sid', 's.auth_time', 's.amr', 'u.username', 'u.email', 'u.is_admin'])
+    .select(['s.id_digest', 's.user_id', 's.csrf_secret', 's.expires_at', 's.sid', 's.auth_time', 's.amr', 's.last_seen_at', 'u.username', 'u.email', 'u.is_admin'])
     .where('s.id_digest', '=', idDigest)
     .where('s.expires_at', '>', now)
     .executeTakeFirst();
@@ -33,9 +42,35 @@ export async function deleteSession(db: Executor, idDigest: string): Promise<{ s
   return row ? { sid: row.sid, userId: row.user_id } : null;
 }
 
-/** Deletes every session of a user but `exceptIdDigest`; returns what ended, for those who must hear of it. */
-export async function deleteSessionsOfUser(db: Executor, userId: string, exceptIdDigest?: string): Promise<{ sid: string }[]> {
+/**
+ * Deletes every session of a user but `exceptIdDigest` (or only the one whose
+ * public id is `onlySid`); returns what ended, for those who must hear of it.
+ */
+export async function deleteSessionsOfUser(db: Executor, userId: string, exceptIdDigest?: string, onlySid?: string): Promise<{ sid: string }[]> {
   let query = db.deleteFrom('sessions').where('user_id', '=', userId);
   if (exceptIdDigest) query = query.where('id_digest', '<>', exceptIdDigest);
+  if (onlySid !== undefined) query = query.where('sid', '=', onlySid);
   return query.returning(['sid']).execute();
+}
+
+/** Records that a session was used at `now`, unless it already was since `staleBefore`: at most one write a minute. */
+export async function touchSession(db: Executor, idDigest: string, now: Date, staleBefore: Date): Promise<void> {
+  await db
+    .updateTable('sessions')
+    .set({ last_seen_at: now })
+    .where('id_digest', '=', idDigest)
+    .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', staleBefore)]))
+    .execute();
+}
+
+/** A user's live sessions, most recently seen first. */
+export function listLiveSessionsOfUser(db: Executor, userId: string, now: Date) {
+  return db
+    .selectFrom('sessions')
+    .select(['id_digest', 'sid', 'created_at', 'last_seen_at', 'address', 'user_agent', 'amr'])
+    .where('user_id', '=', userId)
+    .where('expires_at', '>', now)
+    .orderBy('last_seen_at', 'desc')
+    .orderBy('created_at', 'desc')
+    .execute();
 }

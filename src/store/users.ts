@@ -41,3 +41,8 @@ export async function countUsers(db: Executor): Promise<number> {
 export async function updatePasswordHash(db: Executor, userId: string, passwordHash: string): Promise<void> {
   await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute();
 }
+
+/** A new address (or none) starts unverified. */
+export async function updateEmail(db: Executor, userId: string, email: string | null): Promise<void> {
+  await db.updateTable('users').set({ email, email_verified: false }).where('id', '=', userId).execute();
+}

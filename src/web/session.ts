@@ -25,7 +25,9 @@ export async function loadSession(request: FastifyRequest): Promise<Session | nu
 /** Signs the browser in as `userId` with a new session cookie, ending the session it had. */
 export async function signIn(request: FastifyRequest, reply: FastifyReply, userId: string, amr: string[] = ['pwd']): Promise<void> {
   const { db, clock } = request.server.deps;
-  const { id, csrfSecret } = await startSession(db, clock, userId, readSigned(request, SESSION_COOKIE), amr);
+  const agent = request.headers['user-agent'];
+  const from = { address: request.ip ?? null, userAgent: typeof agent === 'string' ? agent : null };
+  const { id, csrfSecret } = await startSession(db, clock, userId, readSigned(request, SESSION_COOKIE), amr, from);
   reply.setCookie(SESSION_COOKIE, id, cookieOptions(request, SESSION_TTL_SECONDS));
   request.latchSession = undefined;
   request.latchCsrfSecret = csrfSecret;

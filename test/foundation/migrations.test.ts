@@ -8,6 +8,7 @@ import { PROCESS_TEST_MS } from '../helpers/server.js';
 
 const TABLES = [
   'access_tokens',
+  'account_links',
   'audit_events',
   'authorization_codes',
   'client_decisions',

@@ -107,6 +107,8 @@ describe('bin/latch prune', () => {
       mail_outbox: 0,
       audit_events: 0,
       signing_keys: 0,
+      pending_signins: 0,
+      account_links: 0,
     });
 
     expect(await exists('authorization_codes', oldCode)).toBe(false);
