@@ -7,6 +7,7 @@ import * as m0008 from './0008_audit_events.js';
 import * as m0009 from './0009_device_codes.js';
 import * as m0010 from './0010_oidc.js';
 import * as m0011 from './0011_totp.js';
+import * as m0017 from './0017_user_admin.js';
 
 /** Every migration, by name, in the order they run (Kysely sorts by name). */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '0009_device_codes': m0009,
   '0010_oidc': m0010,
   '0011_totp': m0011,
+  '0017_user_admin': m0017,
 };
