@@ -11,7 +11,7 @@ import type { Database } from './db/schema.js';
 import { loggerOptions } from './logger.js';
 import { errorHandler, notFoundHandler } from './web/error-handler.js';
 import { healthRoutes } from './routes/health.js';
-import { staticRoutes } from './routes/static.js';
+import { BRAND_CSS, staticRoutes } from './routes/static.js';
 import { installMetrics } from './routes/metrics.js';
 import { installDraining } from './web/draining.js';
 import { installAccessLog } from './web/access-log.js';
@@ -111,7 +111,12 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     templates: VIEWS_DIR,
     viewExt: 'eta',
     // signupOpen: the home and login pages offer /signup only when it exists.
-    defaultContext: { issuer: deps.config.issuer, signupOpen: deps.config.signup === 'open' },
+    // site: LATCH_SITE_NAME, LATCH_LOGO_URL, LATCH_ACCENT_COLOR, for the layout of every page.
+    defaultContext: {
+      issuer: deps.config.issuer,
+      signupOpen: deps.config.signup === 'open',
+      site: { name: deps.config.siteName, logoUrl: deps.config.logoUrl ?? null, accentCss: deps.config.accentColor ? BRAND_CSS : null },
+    },
   });
 
   app.setErrorHandler(errorHandler);

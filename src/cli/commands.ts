@@ -30,6 +30,7 @@ import { listSigningKeys } from '../store/signing-keys.js';
 import { resolveKeySecret } from '../cookie-secret.js';
 import type { SigningAlg } from '../db/schema.js';
 import type { CliContext } from './context.js';
+import { USER_COMMANDS } from './user-commands.js';
 
 export interface Command {
   usage: string;
@@ -192,6 +193,9 @@ export const COMMANDS: Record<string, Command> = {
       ctx.print({ id: user.id, username: user.username }, `created user ${user.username} (${user.id})${user.is_admin ? ', administrator' : ''}`);
     },
   },
+
+  // user list|show|update|disable|enable|reset-second-factors|delete (src/cli/user-commands.ts)
+  ...USER_COMMANDS,
 
   'client create': {
     usage:

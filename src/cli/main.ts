@@ -15,6 +15,9 @@ Usage: latch <command> [options]   (every command takes --json and --help)
 
   migrate                          run database migrations
   user create                      create a user account
+  user list|show|update            find and change users
+  user disable|enable|delete       lock, unlock or remove an account
+  user reset-second-factors        remove a user's TOTP (a lost phone)
   client create|list|show|update   register and inspect OAuth clients
   client approve|deny|suspend|reinstate   administrator decisions
   client rotate-secret|delete      replace the secret, or remove a client

@@ -11,7 +11,8 @@ export function securityHeaderOptions(config: Config): HelmetOptions {
       directives: {
         'default-src': ["'none'"],
         'style-src': ["'self'"],
-        'img-src': ["'self'", 'data:'],
+        // LATCH_LOGO_URL may live on another host: that origin alone, for images alone.
+        'img-src': ["'self'", 'data:', ...(config.logoUrl ? [new URL(config.logoUrl).origin] : [])],
         'frame-ancestors': ["'none'"],
         'base-uri': ["'none'"],
       },
