@@ -33,6 +33,7 @@ import { rejectNul } from './web/reject-nul.js';
 import { setClientCacheClock } from './store/clients.js';
 import { setAuditLog } from './audit/record.js';
 import { auditRoutes } from './routes/audit.js';
+import { userAdminRoutes } from './routes/users.js';
 import { installJsonParser } from './web/json-body.js';
 import { BODY_LIMIT } from './web/body-limit.js';
 import { capConnectionsPerAddress, timeoutOptions } from './web/connection-limits.js';
@@ -142,5 +143,6 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(adminRoutes);
   await app.register(signupRoutes);
   await app.register(auditRoutes);
+  await app.register(userAdminRoutes);
   return app;
 }
