@@ -8,10 +8,9 @@ import { lastEvent } from '../audit/helpers.js';
 
 const t = useTestContext();
 const run = (argv: string[]) => cli(argv, { clock: t.clock, openDb: async () => ({ ...t.handle, close: async () => {} }) });
-let admin: Awaited<ReturnType<typeof makeUser>>;
 
 beforeAll(async () => {
-  admin = await makeUser(t, { username: 'cli-admin', isAdmin: true, email: 'admin@example.org' });
+  await makeUser(t, { username: 'cli-admin', isAdmin: true, email: 'admin@example.org' });
 });
 
 describe('bin/latch user list|show|update|disable|enable|delete', () => {

@@ -83,9 +83,10 @@ describe('/admin/apps with 5,000 apps', () => {
     expect(r.body).toContain(`Active <span class="count">(${BULK})</span>`);
     let registered = 0;
     const { seen, pages } = await pageThrough(nextOf(r.body, 'apps-next-active')!, /class="app" id="app-([^"]+)"/g, 'apps-next-active', async () => {
+      // Each registered later than every app before it, so each lands after the cursor.
       registered++;
       await sql`insert into clients (id, client_id, name, status, redirect_uris, scopes, grant_types, is_confidential, created_at, updated_at)
-        values (gen_random_uuid(), ${`late-app-${registered}`}, 'Late', 'active', array['https://app.example/cb'], array['read'], array['authorization_code'], false, ${t.clock.now()}, ${t.clock.now()})`.execute(t.db);
+        values (gen_random_uuid(), ${`late-app-${registered}`}, 'Late', 'active', array['https://app.example/cb'], array['read'], array['authorization_code'], false, ${new Date(t.clock.now().getTime() + registered * 1000)}, ${t.clock.now()})`.execute(t.db);
     });
     const all = [...[...r.body.matchAll(/class="app" id="app-([^"]+)"/g)].map((m) => m[1]!), ...seen];
     expect(new Set(all).size).toBe(all.length);
