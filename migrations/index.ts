@@ -12,6 +12,7 @@ import * as m0013 from './0013_jwt_access_tokens.js';
 import * as m0014 from './0014_registration.js';
 import * as m0015 from './0015_recovery.js';
 import * as m0016 from './0016_passkeys.js';
+import * as m0017 from './0017_user_admin.js';
 
 /** Every migration, by name, in the order they run (Kysely sorts by name). */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '0014_registration': m0014,
   '0015_recovery': m0015,
   '0016_passkeys': m0016,
+  '0017_user_admin': m0017,
 };

@@ -11,7 +11,7 @@ import type { Database } from './db/schema.js';
 import { loggerOptions } from './logger.js';
 import { errorHandler, notFoundHandler } from './web/error-handler.js';
 import { healthRoutes } from './routes/health.js';
-import { staticRoutes } from './routes/static.js';
+import { BRAND_CSS, staticRoutes } from './routes/static.js';
 import { installMetrics } from './routes/metrics.js';
 import { installDraining } from './web/draining.js';
 import { installAccessLog } from './web/access-log.js';
@@ -34,6 +34,7 @@ import { rejectNul } from './web/reject-nul.js';
 import { setClientCacheClock } from './store/clients.js';
 import { setAuditLog } from './audit/record.js';
 import { auditRoutes } from './routes/audit.js';
+import { userAdminRoutes } from './routes/users.js';
 import { installJsonParser } from './web/json-body.js';
 import { BODY_LIMIT } from './web/body-limit.js';
 import { capConnectionsPerAddress, timeoutOptions } from './web/connection-limits.js';
@@ -123,7 +124,13 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     templates: VIEWS_DIR,
     viewExt: 'eta',
     // signupOpen: the home and login pages offer /signup only when it exists; mailOn: the login page offers /forgot-password only with e-mail.
-    defaultContext: { issuer: deps.config.issuer, signupOpen: deps.config.signup === 'open', mailOn: mailConfigured(deps.config) },
+    // site: LATCH_SITE_NAME, LATCH_LOGO_URL, LATCH_ACCENT_COLOR, for the layout of every page.
+    defaultContext: {
+      issuer: deps.config.issuer,
+      signupOpen: deps.config.signup === 'open',
+      mailOn: mailConfigured(deps.config),
+      site: { name: deps.config.siteName, logoUrl: deps.config.logoUrl ?? null, accentCss: deps.config.accentColor ? BRAND_CSS : null },
+    },
   });
 
   app.setErrorHandler(errorHandler);
@@ -153,5 +160,6 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(signupRoutes);
   await app.register(auditRoutes);
   await app.register(recoveryRoutes);
+  await app.register(userAdminRoutes);
   return app;
 }

@@ -69,6 +69,11 @@ const env = z.object({
     .trim()
     .regex(/^[^\x00-\x1f\x7f]{1,100}$/, 'expected a name of 1 to 100 characters on one line')
     .default('latch'),
+  LATCH_LOGO_URL: z
+    .url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL of an image' })
+    .refine((u) => u.length <= 2000 && !/["'<>\s]/.test(u), 'expected an http(s) URL without quotes, spaces or angle brackets')
+    .optional(),
+  LATCH_ACCENT_COLOR: z.string().regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'expected a colour as #rgb or #rrggbb').optional(),
   LATCH_REQUEST_TIMEOUT: seconds('a timeout')
     .refine((n) => n >= 1 && n <= 3600, 'expected 1 to 3600 seconds')
     .default(30),
@@ -131,6 +136,10 @@ export interface Config {
   mailFrom: MailFrom;
   /** The name people see in e-mails and on pages. */
   siteName: string;
+  /** An image shown beside the name on every page (its origin is added to the CSP's img-src). */
+  logoUrl: string | undefined;
+  /** #rgb or #rrggbb: buttons and links on every page (served as /static/brand.css). */
+  accentColor: string | undefined;
   /** Seconds a request's headers and body may take to arrive; then 408 and the connection closes. */
   requestTimeout: number;
   /** Open connections one address may hold (0: no cap); not applied behind a trusted proxy. */
@@ -204,6 +213,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     smtp: e.LATCH_SMTP_URL,
     mailFrom: e.LATCH_MAIL_FROM,
     siteName: e.LATCH_SITE_NAME,
+    logoUrl: e.LATCH_LOGO_URL,
+    accentColor: e.LATCH_ACCENT_COLOR?.toLowerCase(),
   };
 }
 

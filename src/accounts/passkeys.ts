@@ -195,6 +195,8 @@ export async function finishPasskeySignIn(deps: PasskeyDeps, browserId: string |
   };
   const handle = answer?.response?.userHandle;
   if (handle !== undefined && handle !== b64url(userHandle(user.id))) return refuse('user_handle_mismatch', 'The passkey answered for another account.');
+  // A disabled account is refused as the password sign-in refuses it (src/accounts/sign-in.ts): no hint why.
+  if (passkey.disabled_at) return refuse('disabled', 'This passkey cannot sign you in.');
   let info;
   try {
     const verified = await verifyAuthenticationResponse({

@@ -76,6 +76,11 @@ export async function verifySignIn(db: Executor, clock: Clock, attempt: SignInAt
     await auditSignIn(db, clock, attempt, null);
     return null;
   }
+  // A disabled account is refused like a wrong password: the page says nothing a guesser could use.
+  if (user.disabled_at) {
+    await auditSignIn(db, clock, attempt, user, { reason: 'disabled' }, 'failure');
+    return null;
+  }
   if (await hasSecondFactor(db, user.id)) {
     if (attempt.secondStep) return { user, needsSecondFactor: true };
     await auditSignIn(db, clock, attempt, user, { reason: 'second_factor_required' }, 'failure');

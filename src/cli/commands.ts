@@ -32,6 +32,7 @@ import type { SigningAlg } from '../db/schema.js';
 import type { CliContext } from './context.js';
 import { createRegistrationToken, REGISTRATION_TOKEN_DEFAULTS } from '../oauth/registration/index.js';
 import { userResetPassword } from './user-reset-password.js';
+import { USER_COMMANDS } from './user-commands.js';
 
 export interface Command {
   usage: string;
@@ -238,6 +239,8 @@ export const COMMANDS: Record<string, Command> = {
 
   // recovery (issue 13)
   'user reset-password': userResetPassword,
+  // user list|show|update|disable|enable|reset-second-factors|delete (src/cli/user-commands.ts)
+  ...USER_COMMANDS,
 
   'client create': {
     usage:

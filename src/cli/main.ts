@@ -16,6 +16,9 @@ Usage: latch <command> [options]   (every command takes --json and --help)
   migrate                          run database migrations
   user create                      create a user account
   user reset-password U            mail U a password-reset link (or print one without e-mail)
+  user list|show|update            find and change users
+  user disable|enable|delete       lock, unlock or remove an account
+  user reset-second-factors        remove a user's TOTP (a lost phone)
   client create|list|show|update   register and inspect OAuth clients
   client approve|deny|suspend|reinstate   administrator decisions
   client rotate-secret|delete      replace the secret, or remove a client

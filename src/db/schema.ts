@@ -13,6 +13,8 @@ export interface UsersTable {
   is_admin: Generated<boolean>;
   /** False until something verifies the address (OIDC `email_verified`). */
   email_verified: Generated<boolean>;
+  /** Set while an administrator has disabled the account: no sign-in, no session, no token. */
+  disabled_at: Generated<Date | null>;
   created_at: CreatedAt;
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ClientChangedError, clientsByStatus, clientVersion, decideClient, decisionsFrom, parseClientVersion, TRANSITIONS } from '../manage/clients/index.js';
+import { appApprovalPage, ClientChangedError, clientVersion, decideClient, decisionsFrom, parseClientVersion, TRANSITIONS } from '../manage/clients/index.js';
 import { ValidationError } from '../manage/validation.js';
 import { OAuthError } from '../oauth/errors.js';
 import { actingUser } from '../web/audit-context.js';
@@ -20,17 +20,30 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
   const opts = { preHandler: requireAdmin, config: { page: true } };
 
   async function renderAdmin(request: FastifyRequest, reply: FastifyReply, extra: { errorFor?: string; error?: string; reason?: string } = {}, status = 200) {
-    const groups = await clientsByStatus(app.deps, actingUser(request).actor);
+    const query = (request.method === 'GET' ? request.query ?? {} : {}) as Record<string, unknown>;
+    const param = (name: string) => {
+      const v = query[name];
+      if (v === undefined || (typeof v === 'string' && v.length <= 300)) return v as string | undefined;
+      throw new ValidationError({ [name]: 'give it once, at most 300 characters' });
+    };
+    let page;
+    try {
+      page = await appApprovalPage(app.deps, actingUser(request).actor, { status: param('status'), after: param('after') });
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const error = Object.entries(err.fields).map(([f, m]) => `${f}: ${m}`).join('; ');
+      return consolePage(request, reply, 'admin/apps', { title: 'App approval', sections: {}, only: null, pageError: error, decisionsFrom, transitions: TRANSITIONS, csrf: {}, versionOf: clientVersion }, 400);
+    }
     const csrf: Record<string, string> = {};
-    for (const list of Object.values(groups)) {
-      for (const c of list) {
+    for (const section of Object.values(page.sections)) {
+      for (const c of section.items) {
         for (const d of decisionsFrom(c.status)) {
           const path = `/admin/apps/${c.client_id}/${d}`;
           csrf[path] = await csrfToken(request, reply, path);
         }
       }
     }
-    return consolePage(request, reply, 'admin/apps', { title: 'App approval', groups, decisionsFrom, transitions: TRANSITIONS, csrf, versionOf: clientVersion, ...extra }, status);
+    return consolePage(request, reply, 'admin/apps', { title: 'App approval', sections: page.sections, only: page.only, decisionsFrom, transitions: TRANSITIONS, csrf, versionOf: clientVersion, ...extra }, status);
   }
 
   app.get('/admin/apps', opts, async (request, reply) => renderAdmin(request, reply));

@@ -9,8 +9,9 @@ export const homeRoutes: FastifyPluginAsync = async (app) => {
   app.get('/', { config: { page: true } }, async (request, reply) => {
     const session = await loadSession(request);
     return renderPage(reply, 'home', {
-      title: 'latch',
+      title: app.deps.config.siteName,
       username: session?.username ?? null,
+      isAdmin: session?.isAdmin ?? false,
       logoutAction: LOGOUT_PATH,
       logoutCsrf: session ? await csrfToken(request, reply, LOGOUT_PATH) : null,
     });

@@ -12,6 +12,9 @@ import { renderPage, safeReturnTo } from '../web/pages.js';
 import { checkCsrf, csrfToken } from '../web/csrf.js';
 import { loadSession, signIn, signOut } from '../web/session.js';
 import { passkeySignInButton } from './passkeys.js';
+import { findClientForAuth } from '../store/clients.js';
+import type { Executor } from '../store/executor.js';
+import { AUTHORIZE_PATH } from './authorize.js';
 
 const LOGIN_PATH = '/login';
 const TOTP_PATH = '/login/totp';
@@ -130,17 +133,32 @@ async function showTotp(request: FastifyRequest, reply: FastifyReply, data: { us
 /** OIDC login_hint: prefills the username when it could be one. */
 const loginHint = (value: unknown): string | undefined => (typeof value === 'string' && value.length <= MAX_LOGIN_HINT_LENGTH ? value : undefined);
 
+/**
+ * The app a sign-in is for, when it started at /oauth/authorize: the name of
+ * the active client its return path names, or null. Only a registered app's
+ * own name is shown, never text from the URL.
+ */
+export async function appSigningInTo(db: Executor, returnTo: string): Promise<string | null> {
+  const url = new URL(returnTo, 'http://latch.invalid');
+  if (url.pathname !== AUTHORIZE_PATH) return null;
+  const clientId = url.searchParams.get('client_id');
+  if (!clientId || clientId.length > 200) return null;
+  const client = await findClientForAuth(db, clientId);
+  return client?.status === 'active' ? client.name : null;
+}
+
 async function showLogin(
   request: FastifyRequest,
   reply: FastifyReply,
   data: { returnTo: string; username?: string; error?: string },
   status = 200,
 ) {
+  const appName = await appSigningInTo(request.server.deps.db, data.returnTo);
   return renderPage(
     reply,
     'login',
     // passkey: views/partials/passkey-signin.eta (null when the issuer is an IP address).
-    { title: 'Sign in', ...data, csrf: await csrfToken(request, reply, LOGIN_PATH), action: LOGIN_PATH, passkey: await passkeySignInButton(request, reply) },
+    { title: 'Sign in', ...data, appName, csrf: await csrfToken(request, reply, LOGIN_PATH), action: LOGIN_PATH, passkey: await passkeySignInButton(request, reply) },
     status,
   );
 }

@@ -212,3 +212,41 @@ export async function countAuthorizedUsers(db: Executor, clientUuid: string): Pr
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/** A position in the (created_at, id) order of a status's apps: created_at in microseconds. */
+export interface ClientCursor {
+  createdMicros: bigint;
+  id: string;
+}
+
+export type ClientPageRow = ClientWithOwner & { created_micros: string };
+
+/**
+ * One page of apps of `status`, oldest first, ordered by (created_at, id):
+ * a page that starts after the last row of the one before neither repeats
+ * nor skips an app when others are registered meanwhile.
+ */
+export async function listClientsPage(db: Executor, q: { status: ClientStatus; after?: ClientCursor; limit: number }): Promise<ClientPageRow[]> {
+  let query = db
+    .selectFrom('clients')
+    .leftJoin('users', 'users.id', 'clients.owner_id')
+    .selectAll('clients')
+    .select('users.username as owner_username')
+    .select(sql<string>`((extract(epoch from clients.created_at) * 1000000)::bigint)::text`.as('created_micros'))
+    .where('clients.status', '=', q.status);
+  if (q.after) {
+    const { createdMicros, id } = q.after;
+    query = query.where(
+      sql<boolean>`(clients.created_at, clients.id) > (timestamptz 'epoch' + ${createdMicros.toString()}::bigint * interval '1 microsecond', ${id}::uuid)`,
+    );
+  }
+  return query.orderBy('clients.created_at', 'asc').orderBy('clients.id', 'asc').limit(q.limit).execute() as Promise<ClientPageRow[]>;
+}
+
+/** How many apps each status has. */
+export async function countClientsByStatus(db: Executor): Promise<Record<ClientStatus, number>> {
+  const rows = await db.selectFrom('clients').select(['status', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('status').execute();
+  const counts: Record<ClientStatus, number> = { pending: 0, active: 0, suspended: 0, denied: 0 };
+  for (const r of rows) counts[r.status] = Number(r.n);
+  return counts;
+}

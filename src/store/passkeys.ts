@@ -49,7 +49,7 @@ export function findPasskey(db: Executor, id: string) {
   return db
     .selectFrom('passkeys as p')
     .innerJoin('users as u', 'u.id', 'p.user_id')
-    .select(['p.id', 'p.user_id', 'p.name', 'p.public_key', 'p.counter', 'p.transports', 'u.username'])
+    .select(['p.id', 'p.user_id', 'p.name', 'p.public_key', 'p.counter', 'p.transports', 'u.username', 'u.disabled_at'])
     .where('p.id', '=', id)
     .executeTakeFirst();
 }

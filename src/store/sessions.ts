@@ -33,6 +33,8 @@ export function findLiveSession(db: Executor, idDigest: string, now: Date) {
     .select(['s.id_digest', 's.user_id', 's.csrf_secret', 's.expires_at', 's.sid', 's.auth_time', 's.amr', 's.last_seen_at', 'u.username', 'u.email', 'u.is_admin'])
     .where('s.id_digest', '=', idDigest)
     .where('s.expires_at', '>', now)
+    // Disabling ends a user's sessions; this makes sure no other way in (a passkey, a race) leaves one working.
+    .where('u.disabled_at', 'is', null)
     .executeTakeFirst();
 }
 

@@ -17,7 +17,8 @@ export function securityHeaderOptions(config: Config): HelmetOptions {
         'script-src': ["'self'"],
         'connect-src': ["'self'"],
         'style-src': ["'self'"],
-        'img-src': ["'self'", 'data:'],
+        // LATCH_LOGO_URL may live on another host: that origin alone, for images alone.
+        'img-src': ["'self'", 'data:', ...(config.logoUrl ? [new URL(config.logoUrl).origin] : [])],
         'frame-ancestors': ["'none'"],
         'base-uri': ["'none'"],
       },
