@@ -255,6 +255,18 @@ describe('passkeys with a host-name issuer', () => {
     expect((await lastEvent(t, 'signin.failure'))!.details).toMatchObject({ method: 'passkey', reason: 'user_not_verified' });
   });
 
+  it('a disabled user\'s passkey signs nobody in: a clear 400, no session, signin.failure with reason disabled', async () => {
+    const user = await makeUser(t);
+    const authenticator = new SoftAuthenticator(RP_ID, ORIGIN);
+    await addPasskey(t, await signedInAs(t, user.id), authenticator);
+    await t.db.updateTable('users').set({ disabled_at: clock.now() }).where('id', '=', user.id).execute();
+    const step = await signinOptions(t);
+    const r = await signinWith(t, step, authenticator.authenticate(step.options));
+    expectClear400(r, /cannot sign you in/);
+    expect(r.headers['set-cookie'] ?? '').not.toContain('latch_session=');
+    expect((await lastEvent(t, 'signin.failure'))!.details).toMatchObject({ method: 'passkey', reason: 'disabled' });
+  });
+
   it('refuses sign-in answers that do not verify, are replayed, or come from another browser', async () => {
     const user = await makeUser(t);
     const authenticator = new SoftAuthenticator(RP_ID, ORIGIN);
