@@ -16,6 +16,7 @@ import type { Acting } from '../manage/actor.js';
 import { ValidationError } from '../manage/validation.js';
 import { USERNAME } from '../manage/users.js';
 import { OAuthError } from '../oauth/errors.js';
+import { sendResetLink, type RecoveryDeps } from '../accounts/password-reset.js';
 import { actingUser } from '../web/audit-context.js';
 import { consolePage } from '../web/console-page.js';
 import { checkCsrf, csrfToken } from '../web/csrf.js';
@@ -23,6 +24,8 @@ import { requireAdmin } from '../web/guards.js';
 
 export const USERS_PATH = '/admin/users';
 const PAGE_SIZE = 50;
+/** The user page's "Send a reset link" (src/accounts/password-reset.ts). */
+const RESET_LINK = 'reset-link';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -82,10 +85,10 @@ export const userAdminRoutes: FastifyPluginAsync = async (app) => {
   });
 
   /** A user's page; `error` and `status` when an action was refused. */
-  async function renderUser(request: FastifyRequest, reply: FastifyReply, id: string, extra: { error?: string; done?: string } = {}, status = 200) {
+  async function renderUser(request: FastifyRequest, reply: FastifyReply, id: string, extra: { error?: string; done?: string; resetLink?: string } = {}, status = 200) {
     const overview = await userOverview(deps, actingUser(request).actor, id);
     const csrf: Record<string, string> = {};
-    for (const name of [...Object.keys(ACTIONS), 'delete']) {
+    for (const name of [...Object.keys(ACTIONS), 'delete', RESET_LINK]) {
       const path = `${USERS_PATH}/${overview.user.id}/${name}`;
       csrf[name] = await csrfToken(request, reply, path);
     }
@@ -128,6 +131,18 @@ export const userAdminRoutes: FastifyPluginAsync = async (app) => {
       if (!(err instanceof ValidationError)) throw err;
       return renderDelete(request, reply, id, Object.values(err.fields).join('; '), err instanceof LastAdminError ? 409 : 400);
     }
+  });
+
+  // A reset link: mailed when e-mail is on and the user has an address; otherwise shown once, here, to hand over.
+  const recovery: RecoveryDeps = { db: deps.db, clock: deps.clock, config: deps.config, log: app.log };
+  app.post(`${USERS_PATH}/:id/${RESET_LINK}`, opts, async (request, reply) => {
+    await checkCsrf(request);
+    const id = userId(request);
+    const sent = await sendResetLink(recovery, id, actingUser(request));
+    const until = sent.expiresAt.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+    if (sent.kind === 'mailed') return renderUser(request, reply, id, { done: `A password-reset link is on its way to ${sent.to} (it works once, until ${until}).` });
+    const why = { no_smtp: 'E-mail is off', no_email: 'They have no e-mail address', not_queued: 'The mail could not be queued' }[sent.why];
+    return renderUser(request, reply, id, { done: `${why}: give them this link yourself (it works once, until ${until}).`, resetLink: sent.url });
   });
 
   app.post(`${USERS_PATH}/:id/:action`, opts, async (request, reply) => {

@@ -45,7 +45,7 @@ describe('who may use /admin/users', () => {
 
   it('refuses every action without the CSRF token (403), changing nothing', async () => {
     const u = await makeUser(t);
-    for (const action of ['disable', 'enable', 'grant-admin', 'revoke-admin', 'reset-second-factors', 'delete']) {
+    for (const action of ['disable', 'enable', 'grant-admin', 'revoke-admin', 'reset-second-factors', 'reset-link', 'delete']) {
       const r = await act(u.id, action, { _csrf: 'forged', confirm: action === 'delete' ? u.username : 'yes' });
       expect(r.statusCode, action).toBe(403);
     }
@@ -112,7 +112,7 @@ describe("a user's page", () => {
     expect(byId(r.body, 'last-signin')).toContain(t.clock.now().toISOString().slice(0, 10));
     expect(r.body).not.toContain('sealed-secret-not-shown');
     expect(r.body).toContain('id="user-disable-form"');
-    expect(r.body).toContain('id="user-reset-link-slot"');
+    expect(r.body).toContain('id="user-reset-link-form"');
   });
 });
 
@@ -195,6 +195,20 @@ describe('actions, each with its audit event', () => {
     expect(await t.db.selectFrom('recovery_codes').select('user_id').where('user_id', '=', hal.id).execute()).toEqual([]);
     expect((await lastEvent(t, 'mfa.reset'))).toMatchObject({ target_user_id: hal.id, actor: 'root-admin' });
     expect((await tokensOf(hal)).statusCode).toBe(200);
+  });
+
+  it('send a reset link: without e-mail the page shows a one-time link that opens the reset form once', async () => {
+    const ivy = await makeUser(t, { username: 'ivy-reset' });
+    const r = await act(ivy.id, 'reset-link');
+    expect(r.statusCode).toBe(200);
+    expect(byId(r.body, 'user-done')).toMatch(/E-mail is off: give them this link yourself/);
+    const url = decodeEntities(byId(r.body, 'user-reset-link')!.replace(/<[^>]+>/g, '').trim());
+    expect(url).toMatch(/^http:\/\/[^/]+\/reset-password\?token=latch_ln_[\w-]+$/);
+    const path = url.replace(/^http:\/\/[^/]+/, '');
+    const form = await t.app.inject({ method: 'GET', url: path });
+    expect(form.statusCode).toBe(200);
+    expect(form.body).toContain('id="reset-form"');
+    expect(await lastEvent(t, 'password.reset_request')).toMatchObject({ target_user_id: ivy.id, actor: 'root-admin', outcome: 'success' });
   });
 
   it('delete asks for the username, then removes the user with tokens and consents; the event stays', async () => {
