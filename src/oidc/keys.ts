@@ -8,6 +8,9 @@ import type { Config } from '../config.js';
 import type { Database, SigningAlg, SigningKeyRow } from '../db/schema.js';
 import { sealer, type Sealer } from '../crypto/sealed.js';
 import * as store from '../store/signing-keys.js';
+import { inTransaction } from '../store/transaction.js';
+import { recordAudit } from '../audit/record.js';
+import { OPERATOR } from '../audit/events.js';
 
 /** Every algorithm latch signs with; each always has a current and a next key. */
 export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256', 'EdDSA'];
@@ -166,10 +169,23 @@ export class SigningKeys {
     const fresh = await newSigningKey(alg, this.seal);
     const now = clock.now();
     const longestToken = Math.max(config.idTokenTtl, config.accessTokenTtl, await store.longestClientAccessTokenTtl(db));
-    const rotation = await store.rotateSigningKey(db, alg, fresh, {
-      now,
-      activatedBy: addSeconds(now, -(options.minAgeSeconds ?? 0)),
-      deleteAfter: addSeconds(now, longestToken + RETIREMENT_MARGIN_SECONDS),
+    // The audit event commits with the rotation, or neither does. The operator rotates by hand; LATCH_KEY_ROTATION by itself.
+    const rotation = await inTransaction(db, async (trx) => {
+      const done = await store.rotateSigningKey(trx, alg, fresh, {
+        now,
+        activatedBy: addSeconds(now, -(options.minAgeSeconds ?? 0)),
+        deleteAfter: addSeconds(now, longestToken + RETIREMENT_MARGIN_SECONDS),
+      });
+      if (done) {
+        await recordAudit(trx, {
+          ...OPERATOR,
+          at: now,
+          action: 'key.rotate',
+          target: alg,
+          details: { alg, retired: done.retired, current: done.promoted, automatic: options.minAgeSeconds !== undefined },
+        });
+      }
+      return done;
     });
     if (rotation) {
       this.deps.log?.info({ alg, retired: rotation.retired, current: rotation.promoted }, 'signing key rotated');

@@ -33,6 +33,13 @@ describe('bin/latch keys', () => {
     expect(byAlg(keys, 'RS256').map((k) => k.state).sort()).toEqual(['current', 'next', 'retired']);
     expect(byAlg(keys, 'ES256').map((k) => k.state).sort()).toEqual(['current', 'next']);
     expect(byAlg(keys, 'EdDSA').map((k) => k.state).sort()).toEqual(['current', 'next']);
+    // The audit log says who rotated what: the operator, RS256, from the retired kid to the new current one.
+    const events = await t.db.selectFrom('audit_events').selectAll().where('action', '=', 'key.rotate').execute();
+    expect(events).toHaveLength(1);
+    const current = byAlg(keys, 'RS256').find((k) => k.state === 'current')!.kid;
+    const retired = byAlg(keys, 'RS256').find((k) => k.state === 'retired')!.kid;
+    expect(events[0]).toMatchObject({ actor: 'operator', target: 'RS256', outcome: 'success' });
+    expect(events[0]!.details).toEqual({ alg: 'RS256', retired, current, automatic: false });
   });
 
   it('rotate without --alg rotates every algorithm, promoting each next key', async () => {
