@@ -79,7 +79,7 @@ interface ReferenceTarget {
   liveToken: string;
 }
 
-type Group = 'core' | 'oidc' | 'device' | 'jwt' | 'registration' | 'signin' | 'embedded';
+type Group = 'core' | 'oidc' | 'device' | 'jwt' | 'registration' | 'signin' | 'embedded' | 'workers';
 
 interface Scenario {
   name: string;
@@ -87,8 +87,11 @@ interface Scenario {
   /** What latch is compared with; part of the results' keys. */
   limit: string;
   compares: string;
-  /** Which latch serves it: the PostgreSQL one, the one trusting a loopback proxy (sign-in, registration), or the embedded one. */
-  via: 'latch' | 'proxy' | 'embedded';
+  /**
+   * Which latch serves it: the PostgreSQL one, the one trusting a loopback proxy (sign-in, registration),
+   * the embedded one, or one with LATCH_WORKERS=2 on the same database.
+   */
+  via: 'latch' | 'proxy' | 'embedded' | 'workers';
   /** Statuses that count as the expected answer (default: 2xx). */
   expect?: number[];
   /** Also run against the older build (BENCH_COMPARE_REF). */
@@ -122,7 +125,7 @@ const cleanups: (() => Promise<void> | void)[] = [];
 
 async function main(): Promise<void> {
   const only = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()).filter(Boolean);
-  const scenarios = allScenarios().filter((s) => !only || only.includes(s.name) || only.includes(s.group) || (only.includes('new') && ['oidc', 'device', 'jwt', 'registration', 'signin'].includes(s.group)));
+  const scenarios = allScenarios().filter((s) => !only || only.includes(s.name) || only.includes(s.group) || (only.includes('new') && ['oidc', 'device', 'jwt', 'registration', 'signin', 'workers'].includes(s.group)));
   if (scenarios.length === 0) throw new Error(`BENCH_SCENARIOS matches nothing; scenarios: ${allScenarios().map((s) => s.name).join(', ')}`);
   const uses = (via: Scenario['via']) => scenarios.some((s) => s.via === via);
   const other = compareRef && scenarios.some((s) => s.ab) ? buildRef(ROOT, compareRef, (l) => process.stdout.write(l + '\n')) : undefined;
@@ -134,16 +137,20 @@ async function main(): Promise<void> {
   const profileDir = join(ROOT, 'bench', 'profiles');
   if (profile) mkdirSync(profileDir, { recursive: true });
 
-  const targets: { latch?: LatchTarget; proxy?: Server; embedded?: LatchTarget; other?: LatchTarget } = {};
+  const targets: { latch?: LatchTarget; proxy?: Server; workers?: Server; embedded?: LatchTarget; other?: LatchTarget } = {};
   let reference: ReferenceTarget | undefined;
   let embeddedReference: ReferenceTarget | undefined;
 
-  if (uses('latch') || uses('proxy')) {
+  if (uses('latch') || uses('proxy') || uses('workers')) {
     const databaseUrl = await freshDatabase('latch');
     targets.latch = await setupLatch('latch', ROOT, { DATABASE_URL: databaseUrl, ...secrets }, { profileDir });
     reference = await startReference({ DATABASE_URL: databaseUrl }, targets.latch, profileDir);
     if (uses('proxy')) {
       targets.proxy = await startLatch(ROOT, { DATABASE_URL: databaseUrl, ...secrets, LATCH_TRUST_PROXY: '127.0.0.1' });
+    }
+    if (uses('workers')) {
+      // Started after the first: it needs the user and clients setupLatch made; its CPU counts its workers (servers.ts).
+      targets.workers = await startLatch(ROOT, { DATABASE_URL: databaseUrl, ...secrets, LATCH_WORKERS: '2' });
     }
     if (other) {
       targets.other = await setupLatch(`latch@${other.sha}`, other.dir, { DATABASE_URL: await freshDatabase('other'), ...secrets }, { old: true });
@@ -173,6 +180,7 @@ async function main(): Promise<void> {
   for (const t of [targets.latch, targets.other, targets.embedded]) {
     if (t) await drive({ url: t.server.url, connections: 10, seconds: 2, ...clientCredentials(t.main) });
   }
+  if (targets.workers) await drive({ url: targets.workers.url, connections: 10, seconds: 2, ...clientCredentials(targets.latch!.main) });
   for (const r of [reference, embeddedReference]) {
     if (r) await drive({ url: r.server.url, connections: 10, seconds: 2, method: 'POST', path: '/token', headers: form(r.main), body: 'grant_type=client_credentials&scope=read' });
   }
@@ -188,8 +196,9 @@ async function main(): Promise<void> {
     for (const connections of connectionLevels) {
       for (const s of active) {
         const latch = s.via === 'embedded' ? targets.embedded! : targets.latch!;
-        const latchUrl = s.via === 'proxy' ? targets.proxy!.url : latch.server.url;
-        const latchPid = s.via === 'proxy' ? targets.proxy!.child.pid! : latch.server.child.pid!;
+        const beside = s.via === 'proxy' ? targets.proxy : s.via === 'workers' ? targets.workers : undefined;
+        const latchUrl = beside ? beside.url : latch.server.url;
+        const latchPid = beside ? beside.child.pid! : latch.server.child.pid!;
         const ref = s.via === 'embedded' ? embeddedReference : reference;
         const runLimit = async (): Promise<Measured> => {
           if (!s.reference) return argon2Measured(await argon2Rate());
@@ -235,8 +244,16 @@ async function main(): Promise<void> {
     }
   }
 
+  const signinResponsiveness = targets.proxy && active.some((s) => s.group === 'signin') ? await introspectionUnderSignIn(targets.latch!, targets.proxy) : undefined;
+  if (signinResponsiveness) {
+    process.stdout.write(
+      `introspection p99 on the sign-in process: ${signinResponsiveness.idle.p99_ms} ms idle, ${signinResponsiveness.under_login.p99_ms} ms while ${signinResponsiveness.logins_per_s.toFixed(0)} logins/s saturate argon2 (${signinResponsiveness.p99_over_idle.toFixed(1)}×)\n`,
+    );
+  }
+
   const memory: Record<string, ReturnType<typeof rss>> = {};
   if (targets.latch) memory.latch = rss(targets.latch.server.child.pid!);
+  if (targets.workers) memory.latch_workers_primary = rss(targets.workers.child.pid!);
   if (targets.proxy) memory.latch_sign_in = rss(targets.proxy.child.pid!);
   if (targets.other) memory[`latch_${other!.sha}`] = rss(targets.other.server.child.pid!);
   if (targets.embedded) memory.latch_embedded = rss(targets.embedded.server.child.pid!);
@@ -245,7 +262,7 @@ async function main(): Promise<void> {
 
   await cleanup();
   printTable(rows, memory, other);
-  const results = toJson(rows, { memory, skipped, argon2, idleHealth, other });
+  const results = { ...toJson(rows, { memory, skipped, argon2, idleHealth, other }), introspection_under_signin: signinResponsiveness ?? null };
   writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
   process.stdout.write(`\nwrote bench/results.json${profile ? '; CPU profiles in bench/profiles/' : ''}\n`);
 }
@@ -388,6 +405,18 @@ function allScenarios(): Scenario[] {
       'password-grant issuances per second ÷ the machine’s argon2 verifications per second, same parameters',
     ),
     {
+      name: 'workers2_client_credentials', group: 'workers', limit: 'insert', via: 'workers',
+      compares: 'client_credentials issuance by latch with LATCH_WORKERS=2 (CPU: primary and workers) ÷ the reference inserting one token row',
+      latch: async (t) => clientCredentials(t.main),
+      reference: async (r) => ({ method: 'POST', path: '/token', headers: form(r.main), body: 'grant_type=client_credentials&scope=read' }),
+    },
+    {
+      name: 'workers2_introspect', group: 'workers', limit: 'lookup', via: 'workers',
+      compares: 'introspection by latch with LATCH_WORKERS=2 ÷ the reference selecting one token row by digest',
+      latch: async (t) => ({ method: 'POST', path: '/oauth/introspect', headers: form(t.main), body: `token=${t.liveToken}` }),
+      reference: async (r) => ({ method: 'POST', path: '/lookup', headers: form(r.main), body: `token=${r.liveToken}` }),
+    },
+    {
       name: 'embedded_client_credentials', group: 'embedded', limit: 'embedded_insert', via: 'embedded', responsiveness: true,
       compares: 'client_credentials issuance on PGlite ÷ a bare Fastify + PGlite server inserting one token row',
       latch: async (t) => clientCredentials(t.main),
@@ -403,7 +432,7 @@ function allScenarios(): Scenario[] {
 }
 
 interface Ctx {
-  targets: { latch?: LatchTarget; proxy?: Server; embedded?: LatchTarget; other?: LatchTarget };
+  targets: { latch?: LatchTarget; proxy?: Server; workers?: Server; embedded?: LatchTarget; other?: LatchTarget };
   other?: OtherBuild;
 }
 
@@ -558,6 +587,26 @@ async function startEmbeddedReference(): Promise<ReferenceTarget> {
 }
 
 // ---------------------------------------------------------------- measuring
+
+/**
+ * Issue 15's "sign-in under load": introspection's p99 on the process that signs
+ * people in, first idle, then while POST /login saturates the argon2 budget (the
+ * bounded hashing limiter must keep token checks flowing).
+ */
+async function introspectionUnderSignIn(latch: LatchTarget, proxy: Server) {
+  const request = { method: 'POST', headers: form(latch.main), body: `token=${latch.liveToken}` };
+  const idle = await probe(`${proxy.url}/oauth/introspect`, delay(Math.max(2000, seconds * 1000)), 20, request);
+  const { cookie, csrf } = await loginForm(proxy.url);
+  const load = drive({
+    url: proxy.url, connections: 50, seconds,
+    method: 'POST', path: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+    body: `username=bench&password=${encodeURIComponent(PASSWORD)}&_csrf=${encodeURIComponent(csrf)}&return_to=%2F`,
+    addresses: ADDRESSES,
+  });
+  const underLogin = await probe(`${proxy.url}/oauth/introspect`, load, 20, request);
+  const logins = await load;
+  return { idle, under_login: underLogin, logins_per_s: logins.rps, p99_over_idle: round(underLogin.p99_ms / Math.max(0.1, idle.p99_ms)) ?? 0 };
+}
 
 /**
  * Runs a load and adds the server's CPU time per request: on a shared machine

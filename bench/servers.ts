@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,10 +57,26 @@ export function stopAll(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
 }
 
-/** CPU time (user + system) a process has used, in microseconds (Linux /proc, 100 Hz ticks). */
+/**
+ * CPU time (user + system) a process and its children have used, in microseconds
+ * (Linux /proc, 100 Hz ticks): a LATCH_WORKERS primary's workers count with it.
+ */
 export function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  const ticks = (stat: string) => {
+    const fields = stat.split(') ')[1]!.split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  let total = ticks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.split(') ')[1]!.split(' ')[1]) === pid) total += ticks(stat);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total * 10_000;
 }
 
 /** Resident and peak resident memory of a process, in MB (Linux /proc). */
@@ -94,11 +110,11 @@ export interface ProbeResult {
 }
 
 /**
- * GETs `url` one request at a time every `everyMs` until `stop` resolves, on a
+ * Sends `request` (default a GET) to `url` one at a time every `everyMs` until `stop` resolves, on a
  * connection of its own, and reports the latencies: what a health check or a
  * person would see while the server is under load.
  */
-export async function probe(url: string, stopped: Promise<unknown>, everyMs = 20): Promise<ProbeResult> {
+export async function probe(url: string, stopped: Promise<unknown>, everyMs = 20, request: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<ProbeResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const times: number[] = [];
   let done = false;
@@ -106,12 +122,12 @@ export async function probe(url: string, stopped: Promise<unknown>, everyMs = 20
   while (!done) {
     const t0 = performance.now();
     await new Promise<void>((resolve) => {
-      http
-        .get(url, { agent }, (res) => {
-          res.resume();
-          res.on('end', () => resolve());
-        })
-        .on('error', () => resolve());
+      const req = http.request(url, { agent, method: request.method ?? 'GET', headers: request.headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      });
+      req.on('error', () => resolve());
+      req.end(request.body);
     });
     times.push(performance.now() - t0);
     await new Promise((r) => setTimeout(r, everyMs));
