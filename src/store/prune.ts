@@ -14,6 +14,7 @@ export interface PruneCounts {
   signing_keys: number;
   pending_signins: number;
   account_links: number;
+  registration_tokens: number;
 }
 
 /**
@@ -21,8 +22,8 @@ export interface PruneCounts {
  * Deletes, in batches of `batch` rows each in its own short statement, what can
  * no longer be used: expired codes (authorization and device), tokens expired or revoked before `cutoff`,
  * grants left with no token, ended sessions and half-done sign-ins, used or
- * expired one-time links, stale sign-in counters, delivered mail and retired
- * signing keys past their `delete_after`.
+ * expired one-time links, used-up or expired initial access tokens, stale
+ * sign-in counters, delivered mail and retired signing keys past their `delete_after`.
  */
 export async function pruneExpired(
   db: Executor,
@@ -45,6 +46,7 @@ export async function pruneExpired(
     signing_keys: 0,
     pending_signins: 0,
     account_links: 0,
+    registration_tokens: 0,
   };
   const drain = async (table: keyof PruneCounts, key: string, where: ReturnType<typeof sql>, orderBy?: string) => {
     counts[table] += await deleteInBatches(db, table, key, where, batch, orderBy);
@@ -70,6 +72,9 @@ export async function pruneExpired(
   counts.pending_signins = await prunePendingSignins(db, now, batch);
   // Used and expired reset and verification links stay a day, for whoever asks why one did not work.
   await drain('account_links', 'token_digest', sql`expires_at < ${cutoff} or used_at < ${cutoff}`);
+  // Initial access tokens record no time of their last use: a used-up one goes once it was
+  // created before the cutoff, so it too stays at least a day for whoever asks why it was refused.
+  await drain('registration_tokens', 'token_digest', sql`expires_at < ${cutoff} or (uses_left = 0 and created_at < ${cutoff})`);
   counts.login_attempts = await pruneLoginAttempts(db, now, cutoff, batch);
   // Sent and abandoned mail (bodies already gone) stays a day: the per-recipient bound counts it.
   await drain('mail_outbox', 'id', sql`sent_at < ${cutoff} or given_up_at < ${cutoff}`);

@@ -223,7 +223,7 @@ describe('bin/latch misc', () => {
     const r = await run(['prune', '--json']);
     expect(r.code).toBe(0);
     expect(Object.keys(r.json.deleted).sort()).toEqual(
-      ['access_tokens', 'account_links', 'audit_events', 'authorization_codes', 'device_codes', 'grants', 'login_attempts', 'mail_outbox', 'pending_signins', 'refresh_tokens', 'sessions', 'signing_keys'],
+      ['access_tokens', 'account_links', 'audit_events', 'authorization_codes', 'device_codes', 'grants', 'login_attempts', 'mail_outbox', 'pending_signins', 'refresh_tokens', 'registration_tokens', 'sessions', 'signing_keys'],
     );
   });
 

@@ -17,7 +17,7 @@ export interface ServerStore {
 /**
  * Where a real server under test keeps its data: a database of this file's own on
  * the run's PostgreSQL, else a fresh PGlite data directory (which only one process
- * may hold, so CLI calls must come before the server starts, on both alike).
+ * may hold: a CLI call while the server runs goes through the socket the server lends it).
  */
 export async function serverStore(): Promise<ServerStore> {
   if (onPostgres()) {

@@ -7,6 +7,8 @@ import { openPostgres } from '../../src/db/database.js';
 import { ATTEMPT_PRUNE_INTERVAL_SECONDS, PRUNE_RETENTION_SECONDS, startHousekeeping, startPruneTimer } from '../../src/housekeeping.js';
 import { LONGEST_ATTEMPT_WINDOW_SECONDS } from '../../src/accounts/throttle.js';
 import { createTestToken } from '../../src/manage/clients/index.js';
+import { createRegistrationToken } from '../../src/oauth/registration/index.js';
+import { spendRegistrationToken } from '../../src/store/registrations.js';
 import { OPERATOR } from '../../src/manage/actor.js';
 import { mintAccessToken, mintForNewGrant } from '../../src/oauth/mint.js';
 import { insertCode } from '../../src/store/codes.js';
@@ -109,6 +111,7 @@ describe('bin/latch prune', () => {
       signing_keys: 0,
       pending_signins: 0,
       account_links: 0,
+      registration_tokens: 0,
     });
 
     expect(await exists('authorization_codes', oldCode)).toBe(false);
@@ -133,6 +136,39 @@ describe('bin/latch prune', () => {
     // A second run finds nothing more.
     const again = await cli(['prune', '--json'], { clock, openDb: async () => ({ ...t, close: async () => {} }) });
     expect(Object.values(again.json.deleted).every((n) => n === 0)).toBe(true);
+  });
+
+  it('deletes initial access tokens used up or expired before the cutoff, and keeps live and recently ended ones', async () => {
+    const make = async (uses: number, ttl: number) => digest((await createRegistrationToken({ db: t.db, clock }, OPERATOR, { uses, ttl })).token);
+    const spend = (d: string) => spendRegistrationToken(t.db, d, clock.now());
+    // Ended beyond retention by the time prune runs (two days after t0).
+    const usedUp = await make(1, 30 * DAY);
+    expect(await spend(usedUp)).toBe(true);
+    const expiredUnused = await make(3, 3600);
+    // Still usable: one use left of two, within its month.
+    const halfUsed = await make(2, 30 * DAY);
+    expect(await spend(halfUsed)).toBe(true);
+    clock.advance(1.5 * DAY);
+    // Ended within retention: used up and expired less than a day before prune.
+    const recentlyUsedUp = await make(1, 30 * DAY);
+    expect(await spend(recentlyUsedUp)).toBe(true);
+    const recentlyExpired = await make(1, 3600);
+    clock.advance(0.5 * DAY);
+    const fresh = await make(1, 3600);
+
+    const counts = await pruneExpired(t.db, clock.now(), addSeconds(clock.now(), -PRUNE_RETENTION_SECONDS));
+    expect(counts.registration_tokens).toBe(2);
+    const left = (await t.db.selectFrom('registration_tokens').select('token_digest').execute()).map((r) => r.token_digest);
+    expect(left).not.toContain(usedUp);
+    expect(left).not.toContain(expiredUnused);
+    expect(left).toEqual(expect.arrayContaining([halfUsed, recentlyUsedUp, recentlyExpired, fresh]));
+
+    // A day on, the recently ended ones are past retention too; the live ones stay.
+    clock.advance(DAY);
+    const later = await pruneExpired(t.db, clock.now(), addSeconds(clock.now(), -PRUNE_RETENTION_SECONDS));
+    expect(later.registration_tokens).toBe(2);
+    const still = (await t.db.selectFrom('registration_tokens').select('token_digest').execute()).map((r) => r.token_digest);
+    expect(still.sort()).toEqual([halfUsed, fresh].sort());
   });
 
   it('deletes in batches of the given size until nothing is left', async () => {
