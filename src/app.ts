@@ -12,6 +12,7 @@ import { loggerOptions } from './logger.js';
 import { errorHandler, notFoundHandler } from './web/error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { BRAND_CSS, staticRoutes } from './routes/static.js';
+import { dataDirLogo } from './web/brand.js';
 import { installMetrics } from './routes/metrics.js';
 import { installDraining } from './web/draining.js';
 import { installAccessLog } from './web/access-log.js';
@@ -119,17 +120,18 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   await app.register(cookie, { secret: deps.cookieSecret });
   installSecurityHeaders(app, securityHeaderOptions(deps.config));
+  const logo = dataDirLogo(deps.config);
   await app.register(view, {
     engine: { eta: new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true }) },
     templates: VIEWS_DIR,
     viewExt: 'eta',
     // signupOpen: the home and login pages offer /signup only when it exists; mailOn: the login page offers /forgot-password only with e-mail.
-    // site: LATCH_SITE_NAME, LATCH_LOGO_URL, LATCH_ACCENT_COLOR, for the layout of every page.
+    // site: LATCH_SITE_NAME, LATCH_LOGO_URL (or a logo file in the data directory), LATCH_ACCENT_COLOR, for the layout of every page.
     defaultContext: {
       issuer: deps.config.issuer,
       signupOpen: deps.config.signup === 'open',
       mailOn: mailConfigured(deps.config),
-      site: { name: deps.config.siteName, logoUrl: deps.config.logoUrl ?? null, accentCss: deps.config.accentColor ? BRAND_CSS : null },
+      site: { name: deps.config.siteName, logoUrl: deps.config.logoUrl ?? logo?.path ?? null, accentCss: deps.config.accentColor ? BRAND_CSS : null },
     },
   });
 
@@ -141,7 +143,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   installAccessLog(app);
 
   await app.register(healthRoutes);
-  await app.register(staticRoutes);
+  await app.register(staticRoutes, { logo });
   await app.register(metadataRoutes);
   await app.register(tokenRoutes);
   await app.register(jwksRoutes);

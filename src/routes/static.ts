@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { PUBLIC_DIR } from '../paths.js';
+import type { LogoFile } from '../web/brand.js';
 
 /** @simplewebauthn/browser's UMD bundle (window.SimpleWebAuthnBrowser), from the installed package. */
 function webauthnBundle(): string {
@@ -18,8 +19,8 @@ export const BRAND_CSS = '/static/brand.css';
  * bundle and the few lines that call it), read once; pages need nothing else
  * and nothing from other hosts.
  */
-export const staticRoutes: FastifyPluginAsync = async (app) => {
-  const files: Array<[string, string, string]> = [
+export const staticRoutes: FastifyPluginAsync<{ logo: LogoFile | null }> = async (app, { logo }) => {
+  const files: Array<[string, string, string | Buffer]> = [
     ['/static/latch.css', 'text/css; charset=utf-8', readFileSync(join(PUBLIC_DIR, 'latch.css'), 'utf8')],
     ['/static/webauthn.js', 'text/javascript; charset=utf-8', webauthnBundle()],
     ['/static/passkeys.js', 'text/javascript; charset=utf-8', readFileSync(join(PUBLIC_DIR, 'passkeys.js'), 'utf8')],
@@ -27,6 +28,7 @@ export const staticRoutes: FastifyPluginAsync = async (app) => {
   // LATCH_ACCENT_COLOR as a stylesheet of its own: the CSP allows no inline style (config.ts validated the colour).
   const accent = app.deps.config.accentColor;
   if (accent) files.push([BRAND_CSS, 'text/css; charset=utf-8', `:root { --accent: ${accent}; }\n`]);
+  if (logo) files.push([logo.path, logo.type, logo.body]);
   for (const [path, type, body] of files) {
     app.get(path, async (_req, reply) => reply.type(type).header('cache-control', 'public, max-age=3600').send(body));
   }

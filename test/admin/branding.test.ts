@@ -1,5 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useTestContext, testConfig } from '../helpers/app.js';
+import { createTestContext, useTestContext, testConfig } from '../helpers/app.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { makeClient, makeUser } from '../helpers/fixtures.js';
 import { signedInAs, type SignedIn } from '../helpers/session.js';
 import { pageGet } from '../helpers/forms.js';
@@ -87,5 +90,34 @@ describe('without branding settings', () => {
     expect(r.body).not.toContain('brand.css');
     expect((await plain.app.inject({ method: 'GET', url: '/static/brand.css' })).statusCode).toBe(404);
     expect(String(r.headers['content-security-policy'])).toContain("img-src 'self' data:;");
+  });
+});
+
+describe('a logo file in the data directory', () => {
+  it('is served by latch at /static/logo.svg and shown on every page when LATCH_LOGO_URL is unset; the CSP needs nothing new', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'latch-logo-'));
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>';
+    writeFileSync(join(dir, 'logo.svg'), svg);
+    const ctx = await createTestContext({ LATCH_DATA_DIR: dir });
+    try {
+      const page = await ctx.app.inject({ method: 'GET', url: '/login' });
+      expect(page.body).toContain('<img class="logo" src="/static/logo.svg"');
+      expect(String(page.headers['content-security-policy'])).toContain("img-src 'self' data:;");
+      const logo = await ctx.app.inject({ method: 'GET', url: '/static/logo.svg' });
+      expect(logo.statusCode).toBe(200);
+      expect(logo.headers['content-type']).toContain('image/svg+xml');
+      expect(logo.body).toBe(svg);
+    } finally {
+      await ctx.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Without the file there is no logo and no route.
+    const plain = await createTestContext({ LATCH_DATA_DIR: mkdtempSync(join(tmpdir(), 'latch-nologo-')) });
+    try {
+      expect((await plain.app.inject({ method: 'GET', url: '/login' })).body).not.toContain('class="logo"');
+      expect((await plain.app.inject({ method: 'GET', url: '/static/logo.svg' })).statusCode).toBe(404);
+    } finally {
+      await plain.close();
+    }
   });
 });
