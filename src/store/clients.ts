@@ -85,30 +85,25 @@ export interface ClientWithOwner extends Client {
   registered: boolean;
 }
 
-const isRegistered = sql<boolean>`exists (select 1 from client_registrations r where r.client_id = clients.id)`.as('registered');
-
-/** One client with its owner's username, as the console and the admin page show it. */
-export function findClientWithOwner(db: Executor, clientId: string): Promise<ClientWithOwner | undefined> {
-  return db
+/** Clients as the console, the admin pages and the CLI show them: with the owner's username and whether they registered themselves. */
+const withOwner = (db: Executor) =>
+  db
     .selectFrom('clients')
     .leftJoin('users', 'users.id', 'clients.owner_id')
     .selectAll('clients')
     .select('users.username as owner_username')
-    .select(isRegistered)
-    .where('clients.client_id', '=', clientId)
-    .executeTakeFirst();
+    .select(sql<boolean>`exists (select 1 from client_registrations r where r.client_id = clients.id)`.as('registered'));
+
+/** One client with its owner's username, as the console and the admin page show it. */
+export function findClientWithOwner(db: Executor, clientId: string): Promise<ClientWithOwner | undefined> {
+  return withOwner(db).where('clients.client_id', '=', clientId).executeTakeFirst();
 }
 
 export function listClients(
   db: Executor,
   filter: { ownerId?: string; status?: ClientStatus } = {},
 ): Promise<ClientWithOwner[]> {
-  let q = db
-    .selectFrom('clients')
-    .leftJoin('users', 'users.id', 'clients.owner_id')
-    .selectAll('clients')
-    .select('users.username as owner_username')
-    .select(isRegistered)
+  let q = withOwner(db)
     .orderBy('clients.created_at', 'asc')
     .orderBy('clients.name', 'asc');
   if (filter.ownerId) q = q.where('clients.owner_id', '=', filter.ownerId);
@@ -227,11 +222,7 @@ export type ClientPageRow = ClientWithOwner & { created_micros: string };
  * nor skips an app when others are registered meanwhile.
  */
 export async function listClientsPage(db: Executor, q: { status: ClientStatus; after?: ClientCursor; limit: number }): Promise<ClientPageRow[]> {
-  let query = db
-    .selectFrom('clients')
-    .leftJoin('users', 'users.id', 'clients.owner_id')
-    .selectAll('clients')
-    .select('users.username as owner_username')
+  let query = withOwner(db)
     .select(sql<string>`((extract(epoch from clients.created_at) * 1000000)::bigint)::text`.as('created_micros'))
     .where('clients.status', '=', q.status);
   if (q.after) {
