@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startCallbackServer } from '../helpers/callback.js';
@@ -20,12 +20,17 @@ describe('JWT access tokens with resource indicators, against the real server', 
   let clientAuth: oauth.ClientAuth;
   let redirectUri: string;
   let shown: Record<string, unknown>;
+  let env: NodeJS.ProcessEnv;
+  let job: oauth.Client;
+  let jobAuth: oauth.ClientAuth;
+  let resourceServer: oauth.Client;
+  let resourceServerAuth: oauth.ClientAuth;
 
   beforeAll(async () => {
     const port = await freePort();
     issuer = `http://127.0.0.1:${port}`;
     store = await serverStore();
-    const env = { ...store.env, PORT: String(port), LATCH_ISSUER: issuer };
+    env = { ...store.env, PORT: String(port), LATCH_ISSUER: issuer };
     callback = await startCallbackServer();
     redirectUri = `http://127.0.0.1:${callback.port}/callback`;
     latchJson(env, ['user', 'create', '--username', 'ruth', '--password-stdin'], 'jwt access e2e password\n');
@@ -36,6 +41,13 @@ describe('JWT access tokens with resource indicators, against the real server', 
     shown = latchJson(env, ['client', 'show', created.client_id]);
     client = { client_id: created.client_id };
     clientAuth = oauth.ClientSecretBasic(created.client_secret);
+    // A machine client whose JWT access tokens are for API, and the API itself (it may introspect anyone's tokens).
+    const batch = latchJson(env, ['client', 'create', '--name', 'Nightly job', '--grant-types', 'client_credentials', '--scope', 'read', '--access-token-format', 'jwt', '--resource', API]);
+    job = { client_id: batch.client_id };
+    jobAuth = oauth.ClientSecretBasic(batch.client_secret);
+    const rs = latchJson(env, ['client', 'create', '--name', 'Things API', '--grant-types', 'client_credentials', '--introspect']);
+    resourceServer = { client_id: rs.client_id };
+    resourceServerAuth = oauth.ClientSecretBasic(rs.client_secret);
 
     server = await startServer(env);
     const discovered = await oauth.discoveryRequest(new URL(issuer), { algorithm: 'oidc', [oauth.allowInsecureRequests]: true });
@@ -113,4 +125,74 @@ describe('JWT access tokens with resource indicators, against the real server', 
     );
     expect(introspected.active).toBe(false);
   });
+
+  /** A JWT access token for API, issued to the machine client by client_credentials. */
+  async function jobToken(): Promise<string> {
+    const response = await oauth.clientCredentialsGrantRequest(as, job, jobAuth, new URLSearchParams({ scope: 'read', resource: API }), {
+      [oauth.allowInsecureRequests]: true,
+    });
+    return (await oauth.processClientCredentialsResponse(as, job, response)).access_token;
+  }
+
+  async function introspect(token: string) {
+    const response = await oauth.introspectionRequest(as, resourceServer, resourceServerAuth, token, { [oauth.allowInsecureRequests]: true });
+    return oauth.processIntrospectionResponse(as, resourceServer, response);
+  }
+
+  it(
+    'a resource server verifying JWT access tokens offline with jose.createRemoteJWKSet + jwtVerify, before and after a key rotation',
+    async () => {
+      // One JWKS set for the whole test, as a resource server holds one; its fetches are counted and kept.
+      const fetched: JSONWebKeySet[] = [];
+      const jwks = createRemoteJWKSet(new URL(as.jwks_uri!), {
+        [customFetch]: async (url, init) => {
+          const response = await fetch(url, init);
+          fetched.push((await response.clone().json()) as JSONWebKeySet);
+          return response;
+        },
+      });
+      const verify = (token: string) => jwtVerify(token, jwks, { issuer, audience: API, typ: 'at+jwt', algorithms: ['RS256'] });
+
+      const before = await jobToken();
+      const oldKid = decodeProtectedHeader(before).kid!;
+      const verifiedBefore = await verify(before);
+      expect(verifiedBefore.payload).toMatchObject({ iss: issuer, aud: API, client_id: job.client_id, scope: 'read' });
+      expect(fetched).toHaveLength(1);
+      const publishedBefore = fetched[0]!.keys.map((k) => k.kid);
+      expect(publishedBefore).toContain(oldKid);
+
+      const listed = latchJson(env, ['keys', 'list']).keys as { kid: string; alg: string; state: string }[];
+      const next = listed.find((k) => k.alg === 'RS256' && k.state === 'next')!;
+      expect(listed.find((k) => k.alg === 'RS256' && k.state === 'current')?.kid).toBe(oldKid);
+      // The key that will sign after the rotation is already in the set the resource server cached.
+      expect(publishedBefore).toContain(next.kid);
+
+      // Through the running server's socket on PGlite; straight to the database on PostgreSQL.
+      const rotated = latchJson(env, ['keys', 'rotate', '--alg', 'RS256']).keys as { kid: string; alg: string; state: string }[];
+      expect(rotated.find((k) => k.alg === 'RS256' && k.state === 'current')?.kid).toBe(next.kid);
+      expect(rotated.find((k) => k.kid === oldKid)?.state).toBe('retired');
+
+      // The server picks the rotation up in its background refresh (every few seconds); bounded wait for it.
+      const deadline = Date.now() + 60_000;
+      let after = await jobToken();
+      while (decodeProtectedHeader(after).kid === oldKid) {
+        if (Date.now() > deadline) throw new Error(`the server still signs with ${oldKid} 60 s after the rotation`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        after = await jobToken();
+      }
+      expect(decodeProtectedHeader(after).kid).toBe(next.kid);
+
+      // Both verify against the same cached set: the new kid was known, so nothing was refetched.
+      const verifiedAfter = await verify(after);
+      expect(verifiedAfter.protectedHeader.kid).toBe(next.kid);
+      expect(verifiedAfter.payload).toMatchObject({ iss: issuer, aud: API, client_id: job.client_id });
+      expect((await verify(before)).protectedHeader.kid).toBe(oldKid);
+      expect(fetched).toHaveLength(1);
+
+      // Still recorded, so introspection agrees: both active.
+      expect(await introspect(before)).toMatchObject({ active: true, client_id: job.client_id });
+      expect(await introspect(after)).toMatchObject({ active: true, client_id: job.client_id });
+    },
+    PROCESS_TEST_MS,
+  );
 });

@@ -15,6 +15,7 @@ describe('openid-client 6 as a relying party against the real server', () => {
   let clientId: string;
   let config: client.Configuration;
   let redirectUri: string;
+  let postLogoutRedirectUri: string;
   let idToken: string;
 
   beforeAll(async () => {
@@ -24,9 +25,13 @@ describe('openid-client 6 as a relying party against the real server', () => {
     const env = { ...store.env, PORT: String(port), LATCH_ISSUER: issuer };
     callback = await startCallbackServer();
     redirectUri = `http://127.0.0.1:${callback.port}/callback`;
+    postLogoutRedirectUri = `http://127.0.0.1:${callback.port}/signed-out`;
     // The CLI runs before the server: on PGlite only one process may hold the data directory.
     latchJson(env, ['user', 'create', '--username', 'olivia', '--password-stdin'], 'openid e2e password\n');
-    const created = latchJson(env, ['client', 'create', '--name', 'OIDC RP', '--redirect-uri', 'http://127.0.0.1/callback', '--scope', 'read']);
+    const created = latchJson(env, [
+      'client', 'create', '--name', 'OIDC RP', '--redirect-uri', 'http://127.0.0.1/callback', '--scope', 'read',
+      '--post-logout-redirect-uri', postLogoutRedirectUri,
+    ]);
     clientId = created.client_id;
 
     server = await startServer(env);
@@ -112,5 +117,41 @@ describe('openid-client 6 as a relying party against the real server', () => {
     await page.goto(url.href);
     const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedNonce: nonce, idTokenExpected: true });
     expect(tokens.claims()!.nonce).toBe(nonce);
+  });
+
+  it('ending the session: buildEndSessionUrl signs the browser out and returns it to the post-logout URI with its state', async () => {
+    expect(idToken).toBeTruthy();
+    expect(config.serverMetadata().end_session_endpoint).toBe(`${issuer}/oauth/logout`);
+    const state = client.randomState();
+    const url = client.buildEndSessionUrl(config, { id_token_hint: idToken, post_logout_redirect_uri: postLogoutRedirectUri, state });
+
+    // A valid hint for the signed-in user: latch ends the session without asking and redirects.
+    await Promise.all([page.waitForURL(`${postLogoutRedirectUri}?**`), page.goto(url.href)]);
+    const landed = new URL(page.url());
+    expect(`${landed.origin}${landed.pathname}`).toBe(postLogoutRedirectUri);
+    expect(landed.searchParams.get('state')).toBe(state);
+    // The app's server received it (Chromium may ask the same origin for /favicon.ico too).
+    const received = callback.hits.filter((hit) => hit.pathname === '/signed-out');
+    expect(received.map((hit) => hit.searchParams.get('state'))).toEqual([state]);
+
+    // The session is really gone: a silent authorization in the same browser now answers login_required.
+    const verifier = client.randomPKCECodeVerifier();
+    const silentState = client.randomState();
+    const silent = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope: 'openid profile read',
+      state: silentState,
+      nonce: client.randomNonce(),
+      prompt: 'none',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
+    await Promise.all([page.waitForURL(`${redirectUri}?**`), page.goto(silent.href)]);
+    const answer = new URL(page.url());
+    expect(answer.searchParams.get('error')).toBe('login_required');
+    expect(answer.searchParams.has('code')).toBe(false);
+    await expect(
+      client.authorizationCodeGrant(config, answer, { pkceCodeVerifier: verifier, expectedState: silentState, idTokenExpected: true }),
+    ).rejects.toMatchObject({ error: 'login_required' });
   });
 });
