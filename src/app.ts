@@ -77,6 +77,15 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Each request's child logger (it carries reqId). Fastify always passes an
+ * options object, empty unless a route sets its own level or serializers, and
+ * pino takes its slower path for any options object, so an empty one is left out.
+ */
+const requestLogger: NonNullable<FastifyServerOptions['childLoggerFactory']> = function (logger, bindings, options) {
+  return options.level === undefined && options.serializers === undefined ? logger.child(bindings) : logger.child(bindings, options);
+};
+
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger'] | boolean;
 }
@@ -96,6 +105,7 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
     ...timeoutOptions(deps.config.requestTimeout),
     // Request lines come from src/web/access-log.ts, at debug.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: requestLogger,
   });
   app.decorate('deps', deps);
   // Cached clients age by the app's clock, so tests move time instead of racing it.

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type pg from 'pg';
 
 /**
@@ -50,19 +50,11 @@ export function createMetricsRegistry(pool?: pg.Pool): HttpMetrics {
   collectDefaultMetrics({ register: registry });
   for (const metric of Object.values(metrics)) registry.registerMetric(metric);
 
-  const requests = new Counter({
-    name: 'latch_http_requests_total',
-    help: 'HTTP requests answered, by route pattern, method and status',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'latch_http_request_duration_seconds',
-    help: 'Time from receiving a request to finishing its answer, by route pattern and method',
-    labelNames: ['route', 'method'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [registry],
-  });
+  const http = new RequestMetrics(LATENCY_BUCKETS);
+  registry.registerMetric(http.counter('latch_http_requests_total', 'HTTP requests answered, by route pattern, method and status') as never);
+  registry.registerMetric(
+    http.histogram('latch_http_request_duration_seconds', 'Time from receiving a request to finishing its answer, by route pattern and method') as never,
+  );
 
   if (pool) {
     const poolGauge = (name: string, help: string, read: (p: pg.Pool) => number) =>
@@ -79,19 +71,90 @@ export function createMetricsRegistry(pool?: pg.Pool): HttpMetrics {
     poolGauge('latch_db_pool_waiting', 'Queries waiting for a pool connection', (p) => p.waitingCount);
   }
 
-  // Labelled children, looked up once per route, method and status rather than hashed per request.
-  const children = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
-  return {
-    registry,
-    observe(route, method, status, seconds) {
-      const key = `${status} ${method} ${route}`;
-      let child = children.get(key);
-      if (!child) {
-        child = { count: requests.labels(route, method, String(status)), time: duration.labels(route, method) };
-        children.set(key, child);
+  return { registry, observe: (route, method, status, seconds) => http.observe(route, method, status, seconds) };
+}
+
+interface Series {
+  route: string;
+  method: string;
+  status: string;
+  count: number;
+}
+
+interface Timing {
+  route: string;
+  method: string;
+  /** Observations per bucket (not cumulative), the last one past every bound (+Inf). */
+  buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+type Sample = { labels: Record<string, string | number>; value: number; metricName?: string };
+
+/**
+ * The request counter and latency histogram, kept as plain numbers per route,
+ * method and status and turned into prom-client's exposition format only when
+ * scraped. prom-client's own Counter and Histogram validate and hash the label
+ * set on every observation: at the token endpoint's rates that was a few
+ * percent of each request. The output is the same (counter and histogram types,
+ * cumulative `le` buckets with `+Inf`, `_sum` and `_count`).
+ */
+class RequestMetrics {
+  private readonly counts = new Map<string, Series>();
+  private readonly timings = new Map<string, Timing>();
+
+  constructor(private readonly bounds: readonly number[]) {}
+
+  observe(route: string, method: string, status: number, seconds: number): void {
+    const key = `${status} ${method} ${route}`;
+    let series = this.counts.get(key);
+    if (!series) {
+      series = { route, method, status: String(status), count: 0 };
+      this.counts.set(key, series);
+    }
+    series.count++;
+    const timingKey = `${method} ${route}`;
+    let timing = this.timings.get(timingKey);
+    if (!timing) {
+      timing = { route, method, buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
+      this.timings.set(timingKey, timing);
+    }
+    let i = 0;
+    while (i < this.bounds.length && seconds > this.bounds[i]!) i++;
+    timing.buckets[i]!++;
+    timing.sum += seconds;
+    timing.count++;
+  }
+
+  /** A metric prom-client's registry can expose (the shape its own metrics have). */
+  counter(name: string, help: string) {
+    const get = async () => ({
+      name,
+      help,
+      type: 'counter',
+      aggregator: 'sum',
+      values: [...this.counts.values()].map((s): Sample => ({ labels: { route: s.route, method: s.method, status: s.status }, value: s.count })),
+    });
+    return { name, help, type: 'counter', aggregator: 'sum', get, reset: () => this.counts.clear() };
+  }
+
+  histogram(name: string, help: string) {
+    const get = async () => {
+      const values: Sample[] = [];
+      for (const t of this.timings.values()) {
+        const labels = { route: t.route, method: t.method };
+        let cumulative = 0;
+        this.bounds.forEach((le, i) => {
+          cumulative += t.buckets[i]!;
+          values.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: cumulative });
+        });
+        values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: t.count });
+        values.push({ metricName: `${name}_sum`, labels, value: t.sum });
+        values.push({ metricName: `${name}_count`, labels, value: t.count });
       }
-      child.count.inc();
-      child.time.observe(seconds);
-    },
-  };
+      return { name, help, type: 'histogram', aggregator: 'sum', values };
+    };
+    return { name, help, type: 'histogram', aggregator: 'sum', get, reset: () => this.timings.clear() };
+  }
 }
