@@ -5,7 +5,8 @@
  * On a fresh PostgreSQL database: measures client_credentials issuance and introspection on an
  * empty database; seeds BENCH_SCALE_ROWS live token rows (default 5,000,000) and a fifth as many
  * expired ones with generate_series; measures again (and at c50, for peak memory); reports table
- * and index bytes per million tokens, WAL bytes and transactions per issuance; then runs
+ * and index bytes per million tokens, WAL bytes and transactions per issuance, refresh and code
+ * exchange; then runs
  * `bin/latch prune` over the expired rows while introspection is under load and compares its
  * p99 with the idle figure.
  *
@@ -27,7 +28,7 @@ import { OPERATOR } from '../src/manage/actor.js';
 import { createUser } from '../src/manage/users.js';
 import { systemClock } from '../src/clock.js';
 import type { LoadResult } from './load.js';
-import { seedLiveToken } from './seed.js';
+import { REDIRECT, seedCodes, seedLiveToken, seedRefreshTokens, VERIFIER } from './seed.js';
 import { admin as adminStatement, drive, freePort, rss, start, stop, stopAll } from './servers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -59,8 +60,8 @@ async function main(): Promise<void> {
   const user = await createUser(handle.db, systemClock, { username: 'scale', password: 'load-test-passphrase-1', email: 'scale@example.com', isAdmin: false });
   const { client, secret } = await registerClient({ db: handle.db, clock: systemClock, config }, OPERATOR, {
     name: 'Scale',
-    redirectUris: ['http://127.0.0.1:8080/callback'],
-    grantTypes: ['client_credentials'],
+    redirectUris: [REDIRECT],
+    grantTypes: ['client_credentials', 'authorization_code', 'refresh_token'],
   });
   const pool = handle.pool!;
   const liveToken = await seedLiveToken(pool, client.id, user.id);
@@ -79,8 +80,14 @@ async function main(): Promise<void> {
   await issue(10); // warm-up: JIT, pool connections
   const empty = { issue: await issue(10), introspect: await introspect(10) };
   say(`empty database:      issuance ${rps(empty.issue)}   introspection ${rps(empty.introspect)}`);
-  const wal = await walPerIssuance(pool, dbName, latchUrl, form);
-  say(`per issuance:        ${wal.bytes.toFixed(0)} WAL bytes, ${wal.transactions.toFixed(2)} transactions`);
+  const refreshTokens = await seedRefreshTokens(pool, client.id, user.id, WAL_SAMPLE);
+  const codes = await seedCodes(pool, client.id, user.id, WAL_SAMPLE);
+  const wal = {
+    issuance: await walPer(pool, dbName, latchUrl, form, () => 'grant_type=client_credentials&scope=read'),
+    refresh: await walPer(pool, dbName, latchUrl, form, (i) => `grant_type=refresh_token&refresh_token=${refreshTokens[i]}`),
+    code_exchange: await walPer(pool, dbName, latchUrl, form, (i) => `grant_type=authorization_code&code=${codes[i]}&redirect_uri=${encodeURIComponent(REDIRECT)}&code_verifier=${VERIFIER}`),
+  };
+  for (const [what, w] of Object.entries(wal)) say(`per ${what}:`.padEnd(21) + `${w.bytes.toFixed(0)} WAL bytes, ${w.transactions.toFixed(2)} transactions`);
 
   const seedStarted = Date.now();
   // Its own connection: latch's pool gives up on a statement after 5 s, and a batch of seeding takes longer.
@@ -126,7 +133,7 @@ async function main(): Promise<void> {
     full_over_empty: { issuance: round3(full.issue.rps / empty.issue.rps), introspection: round3(full.introspect.rps / empty.introspect.rps) },
     c50_full: { issuance_rps: Math.round(c50.issue.rps), introspection_rps: Math.round(c50.introspect.rps), latch_peak_rss_mb: memory },
     access_tokens_mb_per_million_rows: { table: perMillion(size.table), indexes: perMillion(size.indexes) },
-    per_issuance: { wal_bytes: Math.round(wal.bytes), transactions: round3(wal.transactions) },
+    per_request: Object.fromEntries(Object.entries(wal).map(([k, w]) => [k, { wal_bytes: Math.round(w.bytes), transactions: round3(w.transactions) }])),
     prune: { rows: pruned.access_tokens, seconds: round3(pruned.seconds), wall_seconds: round3(pruneSeconds), introspection_p99_ms: underPrune.p99, idle_p99_ms: idle.p99, p99_over_idle: round3(underPrune.p99 / Math.max(1, idle.p99)) },
   };
   writeFileSync(join(ROOT, 'bench', 'scale-results.json'), JSON.stringify(result, null, 2) + '\n');
@@ -161,8 +168,11 @@ async function tableBytes(pool: pg.Pool): Promise<{ table: number; indexes: numb
   return { table: Number(r.rows[0].t), indexes: Number(r.rows[0].i) };
 }
 
-/** WAL bytes and committed transactions of this database per issuance, over a fixed number of sequential requests. */
-async function walPerIssuance(pool: pg.Pool, dbName: string, url: string, headers: Record<string, string>) {
+/**
+ * WAL bytes and committed transactions of this database per request, over a fixed number of
+ * sequential requests (`body(i)` gives the i-th form body; each must answer 200).
+ */
+async function walPer(pool: pg.Pool, dbName: string, url: string, headers: Record<string, string>, body: (i: number) => string) {
   const position = async () => {
     const r = await pool.query(
       `select pg_current_wal_lsn()::text as lsn, (select xact_commit from pg_stat_database where datname = $1) as commits`,
@@ -178,8 +188,8 @@ async function walPerIssuance(pool: pg.Pool, dbName: string, url: string, header
   await settle();
   const before = await position();
   for (let i = 0; i < WAL_SAMPLE; i++) {
-    const r = await fetch(`${url}/oauth/token`, { method: 'POST', headers, body: 'grant_type=client_credentials&scope=read' });
-    if (r.status !== 200) throw new Error(`issuance answered ${r.status}`);
+    const r = await fetch(`${url}/oauth/token`, { method: 'POST', headers, body: body(i) });
+    if (r.status !== 200) throw new Error(`a token request answered ${r.status}: ${await r.text()}`);
     await r.arrayBuffer();
   }
   await settle();
