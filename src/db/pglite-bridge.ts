@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import type { Reply, Request, SerializedError, WorkerOptions } from './pglite-worker.js';
@@ -46,9 +47,9 @@ export class EmbeddedWorker {
   }
 
   static async start(options: WorkerOptions): Promise<EmbeddedWorker> {
-    const { file, execArgv } = workerScript();
+    const { script, eval: evaluate } = workerScript();
     const transferList = options.loadDataDir ? [options.loadDataDir] : [];
-    const worker = new Worker(file, { workerData: options, transferList, execArgv, stdout: false, stderr: false });
+    const worker = new Worker(script, { eval: evaluate, workerData: options, transferList, execArgv: [] });
     const listeners: Record<string, (arg: any) => void> = {}; // eslint-disable-line @typescript-eslint/no-explicit-any
     const ready = await new Promise<Reply>((resolve, reject) => {
       listeners.message = resolve;
@@ -130,12 +131,15 @@ export class EmbeddedWorker {
 
 /**
  * The worker's module next to this one: compiled JavaScript when built; under
- * vitest, which runs the sources, the TypeScript through tsx.
+ * vitest, which runs the sources, the TypeScript through tsx's loader.
  */
-function workerScript(): { file: URL; execArgv: string[] } {
+function workerScript(): { script: string | URL; eval: boolean } {
   const js = new URL('./pglite-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { file: js, execArgv: [] };
-  return { file: new URL('./pglite-worker.ts', import.meta.url), execArgv: ['--import', 'tsx'] };
+  if (existsSync(fileURLToPath(js))) return { script: js, eval: false };
+  // require.resolve finds the CommonJS build; the module registering hooks is its ES twin.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const ts = new URL('./pglite-worker.ts', import.meta.url).href;
+  return { script: `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(ts)}); })`, eval: true };
 }
 
 /** PostgreSQL's errors arrive as pg's DatabaseError, as they would from a server: code, constraint, detail… */
