@@ -10,6 +10,7 @@
  * BENCH_LOG_LEVEL, BENCH_COMPARE_REF, BENCH_COMPARE_KEEP.
  * Prints a table and writes bench/results.json.
  */
+import { CompiledQuery } from 'kysely';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -571,7 +572,7 @@ async function startEmbeddedReference(): Promise<ReferenceTarget> {
   const clientId = `bench_ref_${randomBytes(6).toString('hex')}`;
   const uuid = randomUUID();
   const now = new Date();
-  const q = (text: string, params: unknown[]) => handle.pglite!.query(text, params);
+  const q = (text: string, params: unknown[]) => handle.db.executeQuery(CompiledQuery.raw(text, params));
   await q(
     `insert into clients (id, client_id, secret_digest, name, status, redirect_uris, scopes, grant_types, is_confidential, created_at, updated_at)
      values ($1, $2, $3, 'Bench reference', 'active', $4, $5, $6, true, $7, $7)`,

@@ -1,10 +1,10 @@
-import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import { acquireEmbeddedLock, EmbeddedDatabaseBusyError } from './embedded-lock.js';
-import { serveEmbeddedSocket, SOCKET_PORT, socketDirectory, socketPath } from './embedded-socket.js';
+import { SOCKET_PORT, socketDirectory, socketPath } from './embedded-socket.js';
+import { EmbeddedWorker } from './pglite-bridge.js';
 import { existsSync } from 'node:fs';
 import { preparedName } from './prepared.js';
 
@@ -21,7 +21,7 @@ export interface DatabaseHandle {
   /** Present in postgres mode, for pool metrics. */
   pool?: pg.Pool;
   /** Present in embedded mode. */
-  pglite?: PGlite;
+  embedded?: EmbeddedExtras;
   /**
    * Subscribes to NOTIFY on `channel`: on PostgreSQL over a dedicated connection
    * (never a pool's) that reconnects with backoff, telling `events` when it is
@@ -191,30 +191,42 @@ export interface EmbeddedOptions {
   share?: boolean;
 }
 
+/** What only the embedded database offers, run in its thread. */
+export interface EmbeddedExtras {
+  /** The whole database as a tarball (tests dump a migrated one once). */
+  dump(): Promise<Blob>;
+  /** Serves the database on `<dir>/run/.s.PGSQL.5432`, as `share` does for the data directory; one at a time. */
+  serveSocket(dir: string): Promise<{ path: string; close(): Promise<void> }>;
+}
+
 /**
- * Opens PGlite in `dataDir` (or in memory when null). A directory is locked for
- * this process while open.
+ * Opens PGlite in `dataDir` (or in memory when null) in a worker thread of its
+ * own (./pglite-worker.ts): its WASM work runs there, not in the event loop. A
+ * directory is locked for this process while open.
  */
 export async function openEmbedded(dataDir: string | null, options: EmbeddedOptions = {}): Promise<DatabaseHandle> {
-  const { loadDataDir } = options;
   const unlock = dataDir ? acquireEmbeddedLock(dataDir) : () => {};
-  let pglite: PGlite;
+  let worker: EmbeddedWorker;
   try {
-    // Loaded only in embedded mode: a server on PostgreSQL does not carry it in memory.
-    const { PGlite } = await import('@electric-sql/pglite');
-    pglite = await PGlite.create(dataDir ? `${dataDir}/pgdata` : undefined, loadDataDir ? { loadDataDir } : {});
+    worker = await EmbeddedWorker.start({
+      ...(dataDir ? { pgdata: `${dataDir}/pgdata` } : {}),
+      ...(options.loadDataDir ? { loadDataDir: await options.loadDataDir.arrayBuffer() } : {}),
+    });
   } catch (err) {
     unlock();
     throw err;
   }
-  const dialect = new PGliteDialect(pglite);
-  const db = new Kysely<Database>({ dialect });
-  let shared: Awaited<ReturnType<typeof serveEmbeddedSocket>> | undefined;
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(worker) });
+  const serveSocket = async (dir: string) => {
+    const path = (await worker.call({ t: 'serve', dataDir: dir })) as string;
+    return { path, close: async () => void (await worker.call({ t: 'unserve' })) };
+  };
+  let shared: Awaited<ReturnType<typeof serveSocket>> | undefined;
   if (options.share && dataDir) {
     try {
-      shared = await serveEmbeddedSocket(pglite, dialect.lock, dataDir);
+      shared = await serveSocket(dataDir);
     } catch (err) {
-      await pglite.close();
+      await worker.close();
       unlock();
       throw new Error(`cannot serve the embedded database to the command line on ${socketPath(dataDir)}: ${(err as Error).message}`);
     }
@@ -223,51 +235,36 @@ export async function openEmbedded(dataDir: string | null, options: EmbeddedOpti
     db,
     mode: 'embedded',
     description: dataDir ? `embedded PGlite in ${dataDir}` : 'embedded PGlite in memory',
-    pglite,
-    listen: (channel, events) => listenEmbedded(pglite, channel, events),
+    embedded: {
+      dump: async () => new Blob([(await worker.call({ t: 'dump' })) as ArrayBuffer]),
+      serveSocket,
+    },
+    listen: (channel, events) => listenEmbedded(worker, channel, events),
     close: async () => {
       await shared?.close();
       await db.destroy();
-      await pglite.close();
+      await worker.close();
       unlock();
     },
   };
 }
 
 /**
- * PGlite is one session in this process, so its LISTEN hears NOTIFY raised by
- * statements run through it. Statements from socket clients (bin/latch while the
- * server holds the directory) run through the raw protocol instead, whose notices
- * go to that client: each of those counts as a notice here, before its answer is
- * passed on (so before that client can learn that it is done).
+ * PGlite's own LISTEN, in its thread; there, statements from socket clients
+ * (bin/latch while the server holds the directory) count as notices too, since
+ * their NOTIFY goes to that client (./pglite-worker.ts).
  */
-function listenEmbedded(pglite: PGlite, channel: string, events: ListenEvents): Listening {
+function listenEmbedded(worker: EmbeddedWorker, channel: string, events: ListenEvents): Listening {
+  if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`);
   events.down();
-  const subscribed = pglite.listen(channel, (payload) => events.notify(payload)).then(
-    (unlisten) => {
-      events.up();
-      return unlisten;
-    },
-    (err: Error) => {
-      events.down(err);
-      return undefined;
-    },
-  );
-  const raw = pglite.execProtocolRawStream;
-  pglite.execProtocolRawStream = function (message, options) {
-    return raw.call(this, message, {
-      ...options,
-      onRawData: (data) => {
-        events.notify('');
-        options.onRawData(data);
-      },
-    });
-  };
+  const subscribed = worker.subscribe(channel, events).catch((err: Error) => {
+    events.down(err);
+    return undefined;
+  });
   return {
     stop: async () => {
-      pglite.execProtocolRawStream = raw;
-      const unlisten = await subscribed;
-      await unlisten?.().catch(() => {});
+      const sub = await subscribed;
+      if (sub !== undefined) await worker.unsubscribe(sub).catch(() => {});
     },
   };
 }

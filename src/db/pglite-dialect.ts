@@ -1,4 +1,3 @@
-import type { PGlite, Transaction } from '@electric-sql/pglite';
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -11,22 +10,26 @@ import {
   type QueryResult,
 } from 'kysely';
 
+/** PGlite's one session as the dialect sees it: ./pglite-bridge.ts, to the worker thread that owns PGlite. */
+export interface EmbeddedSession {
+  /** Runs one statement; `hold` keeps the session for the next (a transaction goes on). */
+  query(sql: string, params: readonly unknown[], hold: boolean): Promise<{ rows: unknown[]; affectedRows?: number }>;
+}
+
 /**
- * Kysely over PGlite. PGlite is one connection, so the driver hands out one
- * connection at a time; a transaction holds it until commit or rollback, which is
- * what keeps concurrent single-use steps (code exchange, rotation) serial here.
+ * Kysely over embedded PGlite. PGlite is one session: statements outside a
+ * transaction are sent as they come (the worker runs them in that order, so the
+ * server never waits a round trip between them), while a transaction holds the
+ * session from begin to commit or rollback, which is what keeps concurrent
+ * single-use steps (code exchange, rotation) serial here.
  */
 export class PGliteDialect implements Dialect {
-  constructor(
-    private readonly pglite: PGlite,
-    /** Shared with anything else that talks to this PGlite (the CLI's socket, ./embedded-socket.ts). */
-    readonly lock = new ConnectionLock(),
-  ) {}
+  constructor(private readonly session: EmbeddedSession) {}
   createAdapter() {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.pglite, this.lock);
+    return new PGliteDriver(this.session);
   }
   createIntrospector(db: Kysely<any>) {
     return new PostgresIntrospector(db);
@@ -51,52 +54,81 @@ export class ConnectionLock {
 }
 
 class PGliteDriver implements Driver {
-  private release: (() => void) | undefined;
-  private readonly connection: PGliteConnection;
+  private readonly transactions = new ConnectionLock();
+  /** Settles when the open transaction ends; statements outside it wait for that. */
+  private open: Promise<void> | undefined;
 
-  constructor(
-    pglite: PGlite,
-    private readonly lock: ConnectionLock,
-  ) {
-    this.connection = new PGliteConnection(pglite);
-  }
+  constructor(private readonly session: EmbeddedSession) {}
   async init() {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    this.release = await this.lock.acquire();
-    return this.connection;
+    return new PGliteConnection(this);
   }
   async beginTransaction(conn: DatabaseConnection) {
-    await conn.executeQuery(CompiledQuery.raw('begin'));
+    const c = conn as PGliteConnection;
+    const release = await this.transactions.acquire();
+    let ended!: () => void;
+    this.open = new Promise<void>((resolve) => (ended = resolve));
+    c.transaction = () => {
+      this.open = undefined;
+      ended();
+      release();
+    };
+    try {
+      await c.executeQuery(CompiledQuery.raw('begin'));
+    } catch (err) {
+      c.transaction();
+      c.transaction = undefined;
+      throw err;
+    }
   }
   async commitTransaction(conn: DatabaseConnection) {
-    await conn.executeQuery(CompiledQuery.raw('commit'));
+    await (conn as PGliteConnection).finish('commit');
   }
   async rollbackTransaction(conn: DatabaseConnection) {
-    await conn.executeQuery(CompiledQuery.raw('rollback'));
+    await (conn as PGliteConnection).finish('rollback');
   }
-  async releaseConnection() {
-    const release = this.release;
-    this.release = undefined;
-    release?.();
-  }
+  async releaseConnection() {}
   async destroy() {}
+
+  async send(sql: string, params: readonly unknown[], inTransaction: boolean, hold: boolean) {
+    if (!inTransaction) while (this.open) await this.open;
+    return this.session.query(sql, params, hold);
+  }
 }
 
 class PGliteConnection implements DatabaseConnection {
-  constructor(private readonly pglite: PGlite | Transaction) {}
+  /** Set while this connection runs a transaction: ends it and hands the session on. */
+  transaction: (() => void) | undefined;
+
+  constructor(private readonly driver: PGliteDriver) {}
+
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.pglite.query<R>(compiled.sql, compiled.parameters as unknown[]);
-    const affected = result.affectedRows;
-    return {
-      rows: result.rows,
-      ...(affected !== undefined && /^(insert|update|delete|merge)/i.test(compiled.sql.trimStart())
-        ? { numAffectedRows: BigInt(affected) }
-        : {}),
-    };
+    const inTransaction = this.transaction !== undefined;
+    const result = await this.driver.send(compiled.sql, compiled.parameters, inTransaction, inTransaction);
+    return shape<R>(compiled, result);
   }
+
+  async finish(statement: 'commit' | 'rollback') {
+    const end = this.transaction;
+    this.transaction = undefined;
+    try {
+      await this.driver.send(statement, [], true, false);
+    } finally {
+      end?.();
+    }
+  }
+
   // eslint-disable-next-line require-yield
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error('streaming is not supported on PGlite');
   }
+}
+
+function shape<R>(compiled: CompiledQuery, result: { rows: unknown[]; affectedRows?: number }): QueryResult<R> {
+  const affected = result.affectedRows;
+  return {
+    rows: result.rows as R[],
+    ...(affected !== undefined && /^(insert|update|delete|merge)/i.test(compiled.sql.trimStart()) ? { numAffectedRows: BigInt(affected) } : {}),
+  };
 }

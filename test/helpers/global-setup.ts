@@ -40,7 +40,7 @@ export default async function setup(project: TestProject) {
     const handle = await openEmbedded(null);
     await migrateToLatest(handle.db);
     // Dumping a migrated database once spares every test file initdb and migrations.
-    const dump = await handle.pglite!.dumpDataDir('none');
+    const dump = await handle.embedded!.dump();
     pgliteDump = join(dir, 'migrated.tar');
     writeFileSync(pgliteDump, Buffer.from(await dump.arrayBuffer()));
     await handle.close();

@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import type { Kysely } from 'kysely';
 import { ManualClock } from '../../src/clock.js';
 import type { Database } from '../../src/db/schema.js';
 import type { DatabaseHandle, Listening } from '../../src/db/database.js';
+import { SOCKET_PORT } from '../../src/db/embedded-socket.js';
 import { findClientForAuth, setClientCacheClock } from '../../src/store/clients.js';
 import { watchClientChanges } from '../../src/store/client-changes.js';
 import { testConfig } from '../helpers/app.js';
@@ -49,17 +53,17 @@ async function otherConnection(db: TestDatabase): Promise<typeof other> {
     await client.connect();
     return { query: (text, values) => client.query(text, values), close: () => client.end() };
   }
-  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-  const server = new PGLiteSocketServer({ db: db.pglite!, port: 0, host: '127.0.0.1' });
-  await server.start();
-  const port = Number(server.getServerConn().split(':').pop());
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+  // The socket the server lends to the command line, here in a directory of its own.
+  const dir = mkdtempSync(join(tmpdir(), 'latch-socket-'));
+  const server = await db.embedded!.serveSocket(dir);
+  const client = new pg.Client({ host: dirname(server.path), port: SOCKET_PORT, user: 'postgres', database: 'postgres' });
   await client.connect();
   return {
     query: (text, values) => client.query(text, values),
     close: async () => {
       await client.end();
-      await server.stop();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
