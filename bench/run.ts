@@ -38,6 +38,8 @@ const connectionLevels = (process.env.BENCH_CONNECTIONS || '10,50').split(',').m
 const runs = Math.max(1, Number(process.env.BENCH_RUNS || 1));
 const profile = process.env.BENCH_PROFILE === '1';
 const compareRef = process.env.BENCH_COMPARE_REF || undefined;
+/** BENCH_BASE_REF: run another commit in this build's place (to compare two older builds, e.g. a refactor's before and after). */
+const baseRef = process.env.BENCH_BASE_REF || undefined;
 /** Node flags for latch: those `npm start` uses (package.json), unless BENCH_NODE_FLAGS says otherwise. */
 const LATCH_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? startFlags()).split(' ').filter(Boolean);
 const PASSWORD = 'load-test-passphrase-1';
@@ -131,6 +133,8 @@ async function main(): Promise<void> {
   const uses = (via: Scenario['via']) => scenarios.some((s) => s.via === via);
   const other = compareRef && scenarios.some((s) => s.ab) ? buildRef(ROOT, compareRef, (l) => process.stdout.write(l + '\n')) : undefined;
   if (other) cleanups.push(() => other.remove());
+  const base = baseRef ? buildRef(ROOT, baseRef, (l) => process.stdout.write(l + '\n')) : undefined;
+  if (base) cleanups.push(() => base.remove());
 
   const cookieSecret = randomBytes(24).toString('hex');
   const keySecret = randomBytes(24).toString('hex');
@@ -144,7 +148,9 @@ async function main(): Promise<void> {
 
   if (uses('latch') || uses('proxy') || uses('workers')) {
     const databaseUrl = await freshDatabase('latch');
-    targets.latch = await setupLatch('latch', ROOT, { DATABASE_URL: databaseUrl, ...secrets }, { profileDir });
+    targets.latch = base
+      ? await setupLatch(`latch@${base.sha}`, base.dir, { DATABASE_URL: databaseUrl, ...secrets }, { profileDir, old: true })
+      : await setupLatch('latch', ROOT, { DATABASE_URL: databaseUrl, ...secrets }, { profileDir });
     reference = await startReference({ DATABASE_URL: databaseUrl }, targets.latch, profileDir);
     if (uses('proxy')) {
       targets.proxy = await startLatch(ROOT, { DATABASE_URL: databaseUrl, ...secrets, LATCH_TRUST_PROXY: '127.0.0.1' });
@@ -799,6 +805,7 @@ function toJson(
     runs,
     connections: connectionLevels,
     compare_ref: extra.other ? { ref: compareRef, sha: extra.other.sha } : null,
+    base_ref: baseRef ?? null,
     ratios,
     skipped: extra.skipped,
     argon2: extra.argon2 ?? null,

@@ -1,6 +1,6 @@
 import type { Executor } from './executor.js';
 import type { AuthorizationCode } from '../db/schema.js';
-import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
+import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, stateColumns, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
 
 /** OpenID Connect facts a code carries to its grant (and ID token); each optional, absent: not known. */
 export interface CodeSignIn {
@@ -71,7 +71,7 @@ const REDEEM_CODE = `
     returning id as grant_id, user_id, scope, auth_time, sid, amr, coalesce($13::text[], resources) as audience
   ),
   ${WRITE_PAIR}
-  select code.*, ${issuedColumns('(select nonce from used)')}
+  select ${stateColumns('code', ['client_id', 'redirect_uri', 'code_challenge', 'expires_at', 'consumed_at', 'resources'])}, ${issuedColumns('(select nonce from used)')}
   from code left join source s on true ${ISSUED_USER_JOIN}`;
 
 /**

@@ -1,7 +1,7 @@
 import type { ClientStatus, RefreshToken } from '../db/schema.js';
 import type { Executor } from './executor.js';
 import { revokeAccessToken } from './access-tokens.js';
-import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
+import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, stateColumns, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
 
 export interface RefreshTokenView extends RefreshToken {
   public_client_id: string;
@@ -41,7 +41,7 @@ const ROTATE = `
     where token_digest = (select access_token_digest from source) and revoked_at is null
   ),
   ${WRITE_PAIR}
-  select cur.client_id, cur.grant_id, cur.scope, cur.expires_at, cur.rotated_at, cur.revoked_at, cur.replaced_by, ${issuedColumns()}
+  select ${stateColumns('cur', ['client_id', 'grant_id', 'scope', 'expires_at', 'rotated_at', 'revoked_at', 'replaced_by'])}, ${issuedColumns()}
   from cur left join source s on true ${ISSUED_USER_JOIN}`;
 
 /**
