@@ -153,7 +153,7 @@ async function main(): Promise<void> {
       : await setupLatch('latch', ROOT, { DATABASE_URL: databaseUrl, ...secrets }, { profileDir });
     reference = await startReference({ DATABASE_URL: databaseUrl }, targets.latch, profileDir);
     if (uses('proxy')) {
-      targets.proxy = await startLatch(ROOT, { DATABASE_URL: databaseUrl, ...secrets, LATCH_TRUST_PROXY: '127.0.0.1' });
+      targets.proxy = await startLatch(ROOT, { DATABASE_URL: databaseUrl, ...secrets, LATCH_TRUST_PROXY: '127.0.0.1', LATCH_REGISTRATION: 'open' });
     }
     if (uses('workers')) {
       // Started after the first: it needs the user and clients setupLatch made; its CPU counts its workers (servers.ts).
