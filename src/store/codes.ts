@@ -1,6 +1,7 @@
 import type { Executor } from './executor.js';
 import type { AuthorizationCode } from '../db/schema.js';
-import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, stateColumns, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
+import { runCompiled } from './compiled.js';
+import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
 
 /** OpenID Connect facts a code carries to its grant (and ID token); each optional, absent: not known. */
 export interface CodeSignIn {
@@ -35,7 +36,7 @@ export async function insertCode(
     .execute();
 }
 
-/** What a code exchange found: the code as it stood once locked. */
+/** What a code exchange found when it did not apply: the code as it stood after the attempt. */
 export type CodeState = Pick<AuthorizationCode, 'client_id' | 'redirect_uri' | 'code_challenge' | 'expires_at' | 'consumed_at' | 'resources'>;
 
 /**
@@ -52,18 +53,14 @@ export interface CodeBinding {
   resources: string[] | null;
 }
 
+/* No explicit lock, for the reason given at refresh rotation (store/refresh-tokens.ts). */
 const REDEEM_CODE = `
-  with code as (
-    select client_id, redirect_uri, code_challenge, expires_at, consumed_at, resources
-    from authorization_codes where code_digest = $7
-    for update
-  ), used as (
+  with used as (
     update authorization_codes a set consumed_at = $1
-    from code c
-    where a.code_digest = $7 and c.consumed_at is null and c.client_id = $2 and c.expires_at > $1
-      and (c.redirect_uri is not distinct from $9::text or (c.redirect_uri is null and $10::boolean))
-      and c.code_challenge is not distinct from $11::text and ($11::text is not null or $12::boolean)
-      and ($13::text[] is null or cardinality(c.resources) = 0 or $13::text[] <@ c.resources)
+    where a.code_digest = $7 and a.consumed_at is null and a.client_id = $2 and a.expires_at > $1
+      and (a.redirect_uri is not distinct from $9::text or (a.redirect_uri is null and $10::boolean))
+      and a.code_challenge is not distinct from $11::text and ($11::text is not null or $12::boolean)
+      and ($13::text[] is null or cardinality(a.resources) = 0 or $13::text[] <@ a.resources)
     returning a.user_id, a.scope, a.nonce, a.auth_time, a.sid, a.amr, a.resources
   ), source as (
     insert into grants (id, client_id, user_id, scope, code_digest, created_at, auth_time, sid, amr, resources)
@@ -71,23 +68,28 @@ const REDEEM_CODE = `
     returning id as grant_id, user_id, scope, auth_time, sid, amr, coalesce($13::text[], resources) as audience
   ),
   ${WRITE_PAIR}
-  select ${stateColumns('code', ['client_id', 'redirect_uri', 'code_challenge', 'expires_at', 'consumed_at', 'resources'])}, ${issuedColumns('(select nonce from used)')}
-  from code left join source s on true ${ISSUED_USER_JOIN}`;
+  select ${issuedColumns('(select nonce from used)')}
+  from (select 1) one left join source s on true ${ISSUED_USER_JOIN}`;
+
+const CODE_STATE = `
+  select client_id, redirect_uri, code_challenge, expires_at, consumed_at, resources
+  from authorization_codes where code_digest = $1`;
 
 /**
- * The code exchange, in one statement: locks the code, spends it when it is
- * unused, this client's, unexpired and bound to `binding`, and opens its family
- * with the first pair, carrying the code's sign-in to the grant and reading the
- * user for the ID token (no second statement). Otherwise writes nothing and returns the code's state
- * (undefined: no such code). Of concurrent exchanges of one code exactly one
- * spends it; the others see it spent.
+ * The code exchange, in one statement: spends the code when it is unused, this
+ * client's, unexpired and bound to `binding`, and opens its family with the
+ * first pair, carrying the code's sign-in to the grant and reading the user for
+ * the ID token (no second statement). Otherwise writes nothing and returns the
+ * code's state (undefined: no such code), read by a second statement so that a
+ * concurrent exchange that won is seen. Of concurrent exchanges of one code
+ * exactly one spends it; the others see it spent.
  */
-export function redeemCode(
+export async function redeemCode(
   db: Executor,
   input: { now: Date; clientUuid: string; codeDigest: string; grantId: string; binding: CodeBinding; pair: PairToStore },
 ): Promise<Written<CodeState | undefined>> {
   const { binding: b } = input;
-  return runIssuing<CodeState>(db, REDEEM_CODE, [
+  const written = await runIssuing<never>(db, REDEEM_CODE, [
     ...pairParameters(input.now, input.clientUuid, input.pair),
     input.codeDigest,
     input.grantId,
@@ -97,4 +99,6 @@ export function redeemCode(
     b.withoutChallenge,
     b.resources,
   ]);
+  if (written.issued) return written;
+  return { issued: false, state: (await runCompiled<CodeState>(db, CODE_STATE, [input.codeDigest]))[0] };
 }

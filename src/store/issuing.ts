@@ -55,14 +55,6 @@ export const issuedColumns = (nonce = 'null::text') => `
   s.scope as issued_scope, s.audience as issued_audience, s.user_id as issued_user_id, u.username as issued_username, u.email as issued_email,
   u.email_verified as issued_email_verified, s.auth_time as issued_auth_time, s.sid as issued_sid, s.amr as issued_amr,
   ${nonce} as issued_nonce`;
-/**
- * A statement's own state columns (`from.column`), read only when its step did
- * not apply (`source s` wrote nothing): on success they are null, so the
- * common request does not pay for parsing what only a refusal needs.
- */
-export const stateColumns = (from: string, columns: readonly string[]) =>
-  columns.map((c) => `case when s.grant_id is null then ${from}.${c} end as ${c}`).join(', ');
-
 /** Joined to the final select's `source s`: the pair's user. */
 export const ISSUED_USER_JOIN = `left join users u on u.id = s.user_id`;
 

@@ -1,7 +1,8 @@
 import type { ClientStatus, RefreshToken } from '../db/schema.js';
 import type { Executor } from './executor.js';
 import { revokeAccessToken } from './access-tokens.js';
-import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, stateColumns, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
+import { runCompiled } from './compiled.js';
+import { issuedColumns, ISSUED_USER_JOIN, pairParameters, runIssuing, WRITE_PAIR, type PairToStore, type Written } from './issuing.js';
 
 export interface RefreshTokenView extends RefreshToken {
   public_client_id: string;
@@ -21,19 +22,21 @@ export function findRefreshToken(db: Executor, tokenDigest: string): Promise<Ref
     .executeTakeFirst();
 }
 
-/** What a rotation found: the token as it stood once locked. */
+/** What a rotation found when it did not apply: the token as it stood after the attempt. */
 export type RefreshState = Pick<RefreshToken, 'client_id' | 'grant_id' | 'scope' | 'expires_at' | 'rotated_at' | 'revoked_at' | 'replaced_by'>;
 
+/*
+ * No explicit lock: the update's own row lock serialises concurrent rotations,
+ * and PostgreSQL re-checks the WHERE on the row a winner left, so a loser
+ * updates nothing. Locking first (select ... for update) cost a second write
+ * to the row and its WAL record on every rotation.
+ */
 const ROTATE = `
-  with cur as (
-    select token_digest, client_id, grant_id, user_id, scope, access_token_digest, expires_at, rotated_at, revoked_at, replaced_by
-    from refresh_tokens where token_digest = $7
-    for update
-  ), source as (
+  with source as (
     update refresh_tokens r set rotated_at = $1, replaced_by = $5
-    from cur join grants g on g.id = cur.grant_id
-    where r.token_digest = cur.token_digest and cur.client_id = $2
-      and cur.rotated_at is null and cur.revoked_at is null and (cur.expires_at is null or cur.expires_at > $1)
+    from grants g
+    where r.token_digest = $7 and g.id = r.grant_id and r.client_id = $2
+      and r.rotated_at is null and r.revoked_at is null and (r.expires_at is null or r.expires_at > $1)
     returning r.grant_id, r.user_id, coalesce($8::text, r.scope) as scope, r.access_token_digest, g.auth_time, g.sid, g.amr,
       coalesce($9::text[], g.resources) as audience
   ), old_access as (
@@ -41,28 +44,36 @@ const ROTATE = `
     where token_digest = (select access_token_digest from source) and revoked_at is null
   ),
   ${WRITE_PAIR}
-  select ${stateColumns('cur', ['client_id', 'grant_id', 'scope', 'expires_at', 'rotated_at', 'revoked_at', 'replaced_by'])}, ${issuedColumns()}
-  from cur left join source s on true ${ISSUED_USER_JOIN}`;
+  select ${issuedColumns()}
+  from (select 1) one left join source s on true ${ISSUED_USER_JOIN}`;
+
+const REFRESH_STATE = `
+  select client_id, grant_id, scope, expires_at, rotated_at, revoked_at, replaced_by
+  from refresh_tokens where token_digest = $1`;
 
 /**
- * Refresh rotation, in one statement: locks the token and, when it is this
- * client's, unrotated, unrevoked and unexpired (what isLive calls live), retires
- * it, ends its access token and stores the new pair in the same family with
- * `scope` (null: the same scope) and `resources` (null: the grant's), linked
- * from the old, reading the grant's sign-in and user for the ID token. Otherwise writes nothing
- * and returns the token's state (undefined: no such token). Of concurrent
- * rotations of one token exactly one retires it; the others see it retired.
+ * Refresh rotation, in one statement: when the token is this client's,
+ * unrotated, unrevoked and unexpired (what isLive calls live), retires it, ends
+ * its access token and stores the new pair in the same family with `scope`
+ * (null: the same scope) and `resources` (null: the grant's), linked from the
+ * old, reading the grant's sign-in and user for the ID token. Otherwise writes
+ * nothing and returns the token's state (undefined: no such token), read by a
+ * second statement so that a concurrent rotation that won is seen. Of
+ * concurrent rotations of one token exactly one retires it; the others see it
+ * retired.
  */
-export function rotateRefreshToken(
+export async function rotateRefreshToken(
   db: Executor,
   input: { now: Date; clientUuid: string; tokenDigest: string; scope: string | null; resources: string[] | null; pair: PairToStore },
 ): Promise<Written<RefreshState | undefined>> {
-  return runIssuing<RefreshState>(db, ROTATE, [
+  const written = await runIssuing<never>(db, ROTATE, [
     ...pairParameters(input.now, input.clientUuid, input.pair),
     input.tokenDigest,
     input.scope,
     input.resources,
   ]);
+  if (written.issued) return written;
+  return { issued: false, state: (await runCompiled<RefreshState>(db, REFRESH_STATE, [input.tokenDigest]))[0] };
 }
 
 /** What a retry found: whether the token still pointed at the expected successor. */
