@@ -24,7 +24,7 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { buildRef, type OtherBuild } from './compare.js';
 import { REDIRECT, VERIFIER, seedCodes, seedDeviceCodes, seedLiveToken, seedRefreshTokens, type Queryable } from './seed.js';
-import { admin as adminStatement, cpuMicros, drive, freePort, probe, rss, start, stop, stopAll, type ProbeResult, type Server } from './servers.js';
+import { admin as adminStatement, cpuMicros, drive, freePort, probe, rss, start, startFlags, stop, stopAll, type ProbeResult, type Server } from './servers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');
@@ -41,7 +41,7 @@ const compareRef = process.env.BENCH_COMPARE_REF || undefined;
 /** BENCH_BASE_REF: run another commit in this build's place (to compare two older builds, e.g. a refactor's before and after). */
 const baseRef = process.env.BENCH_BASE_REF || undefined;
 /** Node flags for latch: those `npm start` uses (package.json), unless BENCH_NODE_FLAGS says otherwise. */
-const LATCH_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? startFlags()).split(' ').filter(Boolean);
+const LATCH_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? startFlags(ROOT)).split(' ').filter(Boolean);
 const PASSWORD = 'load-test-passphrase-1';
 /** Enough single-use items for a run at the fastest rate seen on these machines, with room to spare. */
 const perRun = Math.ceil(6000 * seconds * 1.2) + 1000;
@@ -685,11 +685,6 @@ function meanOf(a: Measured, b: Measured): Measured {
 }
 
 /** The node flags in package.json's start script, so the benchmark runs latch as `npm start` does. */
-function startFlags(): string {
-  const startScript: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
-  return startScript.match(/^node((?: --[^ ]+)*) /)?.[1]?.trim() ?? '';
-}
-
 const admin = (statement: string) => adminStatement(serverUrl, statement);
 
 // ---------------------------------------------------------------- reporting

@@ -29,7 +29,7 @@ import { createUser } from '../src/manage/users.js';
 import { systemClock } from '../src/clock.js';
 import type { LoadResult } from './load.js';
 import { REDIRECT, seedCodes, seedLiveToken, seedRefreshTokens, VERIFIER } from './seed.js';
-import { admin as adminStatement, drive, freePort, rss, start, stop, stopAll } from './servers.js';
+import { admin as adminStatement, drive, freePort, rss, start, startFlags, stop, stopAll } from './servers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');
@@ -69,7 +69,8 @@ async function main(): Promise<void> {
   const env = { DATABASE_URL: databaseUrl, ...secrets };
   const port = await freePort();
   const latchUrl = `http://127.0.0.1:${port}`;
-  const latch = await start([SERVER], { ...env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' }, async () =>
+  // With the flags `npm start` uses: memory is measured as latch is deployed.
+  const latch = await start([...startFlags(ROOT).split(' ').filter(Boolean), SERVER], { ...env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' }, async () =>
     (await fetch(`${latchUrl}/readyz`).catch(() => null))?.status === 200 ? latchUrl : null,
   );
   const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from(`${client.client_id}:${secret}`).toString('base64') };

@@ -79,6 +79,12 @@ export function cpuMicros(pid: number): number {
   return total * 10_000;
 }
 
+/** The Node flags `npm start` runs latch with (package.json), so that latch is measured as it is deployed. */
+export function startFlags(root: string): string {
+  const startScript: string = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start;
+  return startScript.match(/^node((?: --[^ ]+)*) /)?.[1]?.trim() ?? '';
+}
+
 /** Resident and peak resident memory of a process, in MB (Linux /proc). */
 export function rss(pid: number): { rss_mb: number; peak_rss_mb: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
