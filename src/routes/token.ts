@@ -19,7 +19,7 @@ function noStore(reply: FastifyReply): FastifyReply {
 export const tokenRoutes: FastifyPluginAsync = async (app) => {
   const { db, clock, config } = app.deps;
   const verifier = { keys: app.signingKeys, issuer: config.issuer };
-  await acceptMultipartForms(app);
+  acceptMultipartForms(app);
 
   app.post('/oauth/token', async (request, reply) => {
     const params = readParams(request.body);

@@ -58,7 +58,7 @@ describe('multipart/form-data at the token endpoints', () => {
     expect(body.error_description).toMatch(/File parts are not accepted/);
   });
 
-  it('keeps the body limit: a field past 64 KiB, or many fields adding up past it, is 413', async () => {
+  it('keeps the body limit: a field past 64 KiB, many fields adding up past it, or more than 100 parts is 413', async () => {
     const big = await send('/oauth/token', formData([['grant_type', 'client_credentials'], ['scope', 'r'.repeat(70 * 1024)], ...creds()]));
     expect(big.status).toBe(413);
     expect((await big.json()).error).toBe('invalid_request');
@@ -66,6 +66,11 @@ describe('multipart/form-data at the token endpoints', () => {
     for (let i = 0; i < 60; i++) many.append(`p${i}`, 'v'.repeat(1500));
     const sum = await send('/oauth/token', many);
     expect(sum.status).toBe(413);
+    const parts = formData([['grant_type', 'client_credentials'], ...creds()]);
+    for (let i = 0; i < 120; i++) parts.append(`q${i}`, 'v');
+    const tooMany = await send('/oauth/token', parts);
+    expect(tooMany.status).toBe(413);
+    expect((await tooMany.json()).error).toBe('invalid_request');
   });
 
   it('answers a malformed multipart body 400, never 500, and a NUL in a field 400', async () => {
