@@ -131,6 +131,9 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   await app.register(cookie, { secret: deps.cookieSecret });
   installSecurityHeaders(app, securityHeaderOptions(deps.config));
   const logo = dataDirLogo(deps.config);
+  // Pages pass their data explicitly; declared here, reply.locals stays unset and
+  // @fastify/view adds no hook of its own to every request (the token endpoint's too).
+  app.decorateReply('locals', null);
   await app.register(view, {
     engine: { eta: new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true }) },
     templates: VIEWS_DIR,
