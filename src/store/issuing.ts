@@ -91,28 +91,12 @@ const ISSUE_ALONE = `
   ${WRITE_PAIR}
   select ${issuedColumns()} from source s ${ISSUED_USER_JOIN}`;
 
-/*
- * An app's token (no user, no family) is a plain insert: no CTE to materialise
- * and no user to join, so PostgreSQL does the least an issuance needs. Its
- * returned columns are those of issuedColumns, the user's null.
- */
-const ISSUE_APP_TOKEN = `
-  insert into access_tokens (token_digest, grant_id, client_id, user_id, scope, kind, expires_at, created_at, audience)
-  values ($3, null, $2, null, $5, 'bearer', $4, $1, $6)
-  returning scope as issued_scope, audience as issued_audience, null::uuid as issued_user_id, null::text as issued_username,
-    null::text as issued_email, null::boolean as issued_email_verified, null::timestamptz as issued_auth_time, null::text as issued_sid,
-    null::text[] as issued_amr, null::text as issued_nonce`;
-
 /** An access token outside any family (client credentials, implicit grant): one statement. */
 export async function issueAccessToken(
   db: Executor,
   input: { now: Date; clientUuid: string; userId: string | null; scope: string; resources: string[]; pair: PairToStore },
 ): Promise<Written<undefined>> {
-  const { now, clientUuid, pair } = input;
-  if (input.userId === null) {
-    return runIssuing<never>(db, ISSUE_APP_TOKEN, [now, clientUuid, pair.access.token_digest, pair.access.expires_at, input.scope, input.resources]);
-  }
-  return runIssuing<never>(db, ISSUE_ALONE, [...pairParameters(now, clientUuid, pair), input.userId, input.scope, input.resources]);
+  return runIssuing<never>(db, ISSUE_ALONE, [...pairParameters(input.now, input.clientUuid, input.pair), input.userId, input.scope, input.resources]);
 }
 
 const OPEN_GRANT = `
