@@ -1,14 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { addSeconds, type Clock } from '../clock.js';
 import { recordAudit } from '../audit/record.js';
@@ -18,6 +14,14 @@ import { deletePasskey, findPasskey, insertChallenge, insertPasskey, listPasskey
 import { hasSecondFactor } from '../store/totp.js';
 import type { Actor } from './security.js';
 import { auditSignIn, type SignInAudit } from './sign-in.js';
+
+/*
+ * @simplewebauthn/server with its CBOR and ASN.1 libraries adds about 20 MB to
+ * a process: loaded on the first passkey request, so a server whose users
+ * never use passkeys does not carry it.
+ */
+let webauthnLibrary: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const webauthn = () => (webauthnLibrary ??= import('@simplewebauthn/server'));
 
 /** How long the browser has to answer a WebAuthn challenge. */
 export const CHALLENGE_SECONDS = 5 * 60;
@@ -75,6 +79,7 @@ const EXPIRED = 'The passkey request expired or was already used; try again.';
 export async function beginRegistration(deps: PasskeyDeps, user: { id: string; username: string }): Promise<PasskeyOutcome<{ browserId: string; options: PublicKeyCredentialCreationOptionsJSON }>> {
   const existing = await listPasskeys(deps.db, user.id);
   if (existing.length >= MAX_PASSKEYS) return fail(`You have ${MAX_PASSKEYS} passkeys already; remove one first.`);
+  const { generateRegistrationOptions } = await webauthn();
   const options = await generateRegistrationOptions({
     rpName: deps.rp.name,
     rpID: deps.rp.id,
@@ -99,6 +104,7 @@ export async function finishRegistration(
 ): Promise<PasskeyOutcome<{ id: string; name: string }>> {
   const challenge = browserId ? await takeChallenge(deps.db, digest(browserId), 'register', deps.clock.now()) : undefined;
   if (!challenge || challenge.user_id !== actor.user.id) return fail(EXPIRED);
+  const { verifyRegistrationResponse } = await webauthn();
   let info;
   try {
     const verified = await verifyRegistrationResponse({
@@ -154,6 +160,7 @@ export async function removeOwnPasskey(deps: Pick<PasskeyDeps, 'db' | 'clock'>, 
 
 /** Options for navigator.credentials.get() with no username: the authenticator offers its discoverable credentials. */
 export async function beginPasskeySignIn(deps: PasskeyDeps, returnTo: string): Promise<{ browserId: string; options: PublicKeyCredentialRequestOptionsJSON }> {
+  const { generateAuthenticationOptions } = await webauthn();
   const options = await generateAuthenticationOptions({ rpID: deps.rp.id, userVerification: 'preferred', timeout: CHALLENGE_SECONDS * 1000 });
   const browserId = await newChallenge(deps, 'signin', options.challenge, null, returnTo);
   return { browserId, options };
@@ -197,6 +204,7 @@ export async function finishPasskeySignIn(deps: PasskeyDeps, browserId: string |
   if (handle !== undefined && handle !== b64url(userHandle(user.id))) return refuse('user_handle_mismatch', 'The passkey answered for another account.');
   // A disabled account is refused as the password sign-in refuses it (src/accounts/sign-in.ts): no hint why.
   if (passkey.disabled_at) return refuse('disabled', 'This passkey cannot sign you in.');
+  const { verifyAuthenticationResponse } = await webauthn();
   let info;
   try {
     const verified = await verifyAuthenticationResponse({
