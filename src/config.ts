@@ -22,6 +22,13 @@ const env = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection string')
     .optional(),
+  /** off: behind a pooler in transaction mode (PgBouncer before 1.21), where a session's prepared statements are not its own. */
+  LATCH_PREPARED_STATEMENTS: z.enum(['on', 'off'], { error: 'expected on or off' }).default('on'),
+  /** A direct connection for LISTEN (client changes), when DATABASE_URL goes through a pooler in transaction mode. */
+  LATCH_LISTEN_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection string')
+    .optional(),
   LATCH_DATA_DIR: z.string().min(1).default('./data'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z
@@ -96,6 +103,10 @@ const env = z.object({
 
 export interface Config {
   databaseUrl: string | undefined;
+  /** Named prepared statements on PostgreSQL (LATCH_PREPARED_STATEMENTS). */
+  preparedStatements: boolean;
+  /** Where LISTEN connects, when not DATABASE_URL (LATCH_LISTEN_DATABASE_URL). */
+  listenDatabaseUrl: string | undefined;
   dataDir: string;
   host: string;
   port: number;
@@ -161,7 +172,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0]);
-    const shown = input[name] === undefined ? 'missing' : `"${name.includes('SECRET') || name === 'LATCH_METRICS_TOKEN' || name === 'DATABASE_URL' || name === 'LATCH_SMTP_URL' ? '…' : input[name]}"`;
+    const shown = input[name] === undefined ? 'missing' : `"${name.includes('SECRET') || name === 'LATCH_METRICS_TOKEN' || name.endsWith('DATABASE_URL') || name === 'LATCH_SMTP_URL' ? '…' : input[name]}"`;
     throw new ConfigError(`${name}: ${issue.message} (got ${shown})`);
   }
   const e = parsed.data;
@@ -181,9 +192,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       `LATCH_WORKERS: the embedded database lives inside one process, so it serves from one; set DATABASE_URL to serve from ${workers} processes (got "${e.LATCH_WORKERS}")`,
     );
   }
+  if (e.LATCH_LISTEN_DATABASE_URL && !e.DATABASE_URL) {
+    throw new ConfigError('LATCH_LISTEN_DATABASE_URL: only with DATABASE_URL (the embedded database listens in its own process)');
+  }
   const hostForUrl = e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST;
   return {
     databaseUrl: e.DATABASE_URL,
+    preparedStatements: e.LATCH_PREPARED_STATEMENTS === 'on',
+    listenDatabaseUrl: e.LATCH_LISTEN_DATABASE_URL,
     dataDir: e.LATCH_DATA_DIR,
     host: e.HOST,
     port: e.PORT,

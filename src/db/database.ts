@@ -51,6 +51,8 @@ export interface PostgresOptions {
   connectionTimeoutMillis?: number;
   /** Named prepared statements (./prepared.ts); off where the session is shared with someone else. */
   prepared?: boolean;
+  /** Where LISTEN connects, when not `url`: a direct connection where `url` is a pooler in transaction mode. */
+  listenUrl?: string;
 }
 
 export function openPostgres(url: string, options: PostgresOptions = {}): DatabaseHandle {
@@ -86,7 +88,7 @@ function postgresHandle(connection: pg.PoolConfig, description: string, options:
     if (options.prepared !== false) usePreparedStatements(client);
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, mode: 'postgres', description, pool, listen: (channel, events) => listenPostgres(connection, channel, events), close: () => db.destroy() };
+  return { db, mode: 'postgres', description, pool, listen: (channel, events) => listenPostgres(options.listenUrl ? { connectionString: options.listenUrl } : connection, channel, events), close: () => db.destroy() };
 }
 
 /** First and longest wait before connecting a lost listener again (ms); doubles in between. */
@@ -270,15 +272,25 @@ function listenEmbedded(worker: EmbeddedWorker, channel: string, events: ListenE
 }
 
 
-export async function openDatabase(config: { databaseUrl?: string; dataDir: string }, embedded: EmbeddedOptions = {}): Promise<DatabaseHandle> {
-  return config.databaseUrl ? openPostgres(config.databaseUrl) : openEmbedded(config.dataDir, embedded);
+/** What openDatabase reads of the configuration (src/config.ts). */
+export interface DatabaseSettings {
+  databaseUrl?: string;
+  dataDir: string;
+  /** Default true. */
+  preparedStatements?: boolean;
+  listenDatabaseUrl?: string;
+}
+
+export async function openDatabase(config: DatabaseSettings, embedded: EmbeddedOptions = {}): Promise<DatabaseHandle> {
+  if (!config.databaseUrl) return openEmbedded(config.dataDir, embedded);
+  return openPostgres(config.databaseUrl, { prepared: config.preparedStatements ?? true, listenUrl: config.listenDatabaseUrl });
 }
 
 /**
  * The command line's database: as the server's, except that an embedded
  * directory held by a running server is reached through the socket it serves.
  */
-export async function openDatabaseShared(config: { databaseUrl?: string; dataDir: string }): Promise<DatabaseHandle> {
+export async function openDatabaseShared(config: DatabaseSettings): Promise<DatabaseHandle> {
   try {
     return await openDatabase(config);
   } catch (err) {

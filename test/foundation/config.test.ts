@@ -78,6 +78,24 @@ describe('config', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://x/y', LATCH_COOKIE_SECRET: 'c'.repeat(32), LATCH_KEY_SECRET: 'k'.repeat(32) }).keySecret).toBe('k'.repeat(32));
   });
 
+  it('reads the pooler settings: prepared statements on unless off, LISTEN elsewhere only with DATABASE_URL, the URL never echoed', () => {
+    const pg = { DATABASE_URL: 'postgres://x@127.0.0.1:6432/y', LATCH_COOKIE_SECRET: 'c'.repeat(32), LATCH_KEY_SECRET: 'k'.repeat(32) };
+    expect(loadConfig(pg)).toMatchObject({ preparedStatements: true, listenDatabaseUrl: undefined });
+    expect(loadConfig({ ...pg, LATCH_PREPARED_STATEMENTS: 'off', LATCH_LISTEN_DATABASE_URL: 'postgres://x@127.0.0.1:5432/y' })).toMatchObject({
+      preparedStatements: false,
+      listenDatabaseUrl: 'postgres://x@127.0.0.1:5432/y',
+    });
+    expect(() => loadConfig({ ...pg, LATCH_PREPARED_STATEMENTS: 'no' })).toThrow(/^LATCH_PREPARED_STATEMENTS: expected on or off/);
+    expect(() => loadConfig({ LATCH_LISTEN_DATABASE_URL: 'postgres://x@127.0.0.1:5432/y' })).toThrow(/^LATCH_LISTEN_DATABASE_URL: only with DATABASE_URL/);
+    try {
+      loadConfig({ ...pg, LATCH_LISTEN_DATABASE_URL: 'mysql://user:hunter2@db/y' });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as Error).message).toMatch(/^LATCH_LISTEN_DATABASE_URL: expected a postgres:\/\/ connection string/);
+      expect((err as Error).message).not.toContain('hunter2');
+    }
+  });
+
   it('never echoes a secret value in the error', () => {
     try {
       loadConfig({ LATCH_COOKIE_SECRET: 'short-secret-value' });

@@ -44,7 +44,8 @@ export function withDatabase(serverUrl: string, name: string): string {
   return u.toString();
 }
 
-async function adminQuery(serverUrl: string, statement: string): Promise<void> {
+/** One statement on `serverUrl` over a connection of its own (create or drop a database). */
+export async function adminQuery(serverUrl: string, statement: string): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
