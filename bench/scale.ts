@@ -6,7 +6,7 @@
  * empty database; seeds BENCH_SCALE_ROWS live token rows (default 5,000,000) and a fifth as many
  * expired ones with generate_series; measures again (and at c50, for peak memory); reports table
  * and index bytes per million tokens, WAL bytes and transactions per issuance, refresh and code
- * exchange; then runs
+ * exchange (and per issuance again with the rows present, just after a checkpoint); then runs
  * `bin/latch prune` over the expired rows while introspection is under load and compares its
  * p99 with the idle figure.
  *
@@ -106,6 +106,11 @@ async function main(): Promise<void> {
   await issue(10); // warm-up against the big table (its index pages into the cache)
   const full = { issue: await issue(10), introspect: await introspect(10) };
   say(`${(rows / 1e6).toFixed(1)}M rows:           issuance ${rps(full.issue)} (${pct(full.issue.rps / empty.issue.rps)} of empty)   introspection ${rps(full.introspect)} (${pct(full.introspect.rps / empty.introspect.rps)} of empty)`);
+  // What an issuance writes once the digest index is large: the first change of a page after a
+  // checkpoint writes the whole page to the WAL (full_page_writes), and random digests touch new pages.
+  await pool.query('checkpoint');
+  const walFull = await walPer(pool, dbName, latchUrl, form, () => 'grant_type=client_credentials&scope=read');
+  say(`per issuance at ${(rows / 1e6).toFixed(1)}M rows, just after a checkpoint: ${walFull.bytes.toFixed(0)} WAL bytes (empty: ${wal.issuance.bytes.toFixed(0)})`);
   const c50 = { issue: await issue(50), introspect: await introspect(50) };
   const memory = rss(latch.child.pid!).peak_rss_mb;
   say(`c50 at ${(rows / 1e6).toFixed(1)}M rows:    issuance ${rps(c50.issue)}   introspection ${rps(c50.introspect)}   latch peak RSS ${memory} MB`);
@@ -135,6 +140,7 @@ async function main(): Promise<void> {
     c50_full: { issuance_rps: Math.round(c50.issue.rps), introspection_rps: Math.round(c50.introspect.rps), latch_peak_rss_mb: memory },
     access_tokens_mb_per_million_rows: { table: perMillion(size.table), indexes: perMillion(size.indexes) },
     per_request: Object.fromEntries(Object.entries(wal).map(([k, w]) => [k, { wal_bytes: Math.round(w.bytes), transactions: round3(w.transactions) }])),
+    issuance_wal_bytes_full_after_checkpoint: Math.round(walFull.bytes),
     prune: { rows: pruned.access_tokens, seconds: round3(pruned.seconds), wall_seconds: round3(pruneSeconds), introspection_p99_ms: underPrune.p99, idle_p99_ms: idle.p99, p99_over_idle: round3(underPrune.p99 / Math.max(1, idle.p99)) },
   };
   writeFileSync(join(ROOT, 'bench', 'scale-results.json'), JSON.stringify(result, null, 2) + '\n');
