@@ -11,7 +11,7 @@
  * p99 with the idle figure.
  *
  * Env: BENCH_DATABASE_URL (default the local server), BENCH_SECONDS per run (default 5),
- * BENCH_SCALE_ROWS. Prints a summary and writes bench/scale-results.json.
+ * BENCH_SCALE_ROWS, BENCH_SCALE_DB_SETTINGS (see below). Prints a summary and writes bench/scale-results.json.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -42,6 +42,16 @@ const rows = Number(process.env.BENCH_SCALE_ROWS || 5_000_000);
 const expiredRows = Math.round(rows / 5);
 /** Issuances between two WAL positions: enough that the seeding's tail does not count. */
 const WAL_SAMPLE = 2000;
+/**
+ * BENCH_SCALE_DB_SETTINGS: PostgreSQL settings for the run's database only
+ * (`ALTER DATABASE … SET`), e.g. `wal_compression=lz4`, to measure a tuning
+ * without touching the server's configuration.
+ */
+const dbSettings = (process.env.BENCH_SCALE_DB_SETTINGS ?? '').split(/[\s,]+/).filter(Boolean).map((kv) => {
+  const m = kv.match(/^([a-z_]+)=([A-Za-z0-9_.]+)$/);
+  if (!m) throw new Error(`BENCH_SCALE_DB_SETTINGS: expected name=value pairs, got "${kv}"`);
+  return { name: m[1]!, value: m[2]! };
+});
 
 let dropDatabase: (() => Promise<void>) | undefined;
 
@@ -49,6 +59,8 @@ async function main(): Promise<void> {
   const dbName = `latch_scale_${randomBytes(5).toString('hex')}`;
   await admin(`create database ${dbName}`);
   dropDatabase = () => admin(`drop database if exists ${dbName} with (force)`);
+  for (const { name, value } of dbSettings) await admin(`alter database ${dbName} set ${name} = '${value}'`);
+  if (dbSettings.length > 0) say(`database settings: ${dbSettings.map((d) => `${d.name}=${d.value}`).join(', ')}`);
   const url = new URL(serverUrl);
   url.pathname = `/${dbName}`;
   const databaseUrl = url.toString();
@@ -131,6 +143,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model.trim(), memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
     seconds_per_run: seconds,
+    database_settings: Object.fromEntries(dbSettings.map((d) => [d.name, d.value])),
     live_rows: rows,
     expired_rows: expiredRows,
     seed_seconds: Math.round(seedSeconds),
