@@ -2,79 +2,96 @@ import { availableParallelism } from 'node:os';
 import { OAuthError } from '../oauth/errors.js';
 
 export interface HashingLimits {
-  /** Password checks running at once in this process: about one per core, as argon2 is CPU-bound. */
+  /** argon2 verifications running at once in this process: one per core, as argon2 is CPU-bound. */
   total: number;
-  /** Checks running at once for one address. */
+  /** Sign-in attempts in progress at once for one address. */
   perAddress: number;
-  /** Checks one address may have waiting; more are refused at once with 429. */
+  /** Attempts one address may have waiting; more are refused at once with 429. */
   queuedPerAddress: number;
-  /** Checks waiting in all; more are refused at once with 503. */
+  /** Attempts in progress or waiting in all, beyond `total`; more are refused at once with 503. */
   queuedTotal: number;
-}
-
-interface Waiter {
-  address: string;
-  start(): void;
 }
 
 /**
  * Bounds argon2 work in this process, so one address can never take more than
- * its share of hashing: each address runs at most `perAddress` checks and
- * queues a few more; a freed slot goes to the oldest waiter whose address is
- * under its share, so a flood from one address waits behind its own requests
- * and never ahead of other addresses'.
+ * its share of hashing. Two levels:
+ *
+ * - an attempt (`run`) holds its address's share from before the throttle
+ *   counts it to after the verdict: each address has at most `perAddress`
+ *   attempts in progress and queues a few more behind them, so a flood from one
+ *   address waits behind its own requests and never ahead of other addresses';
+ * - the verification itself (`hash`) holds one of `total` hashing slots, handed
+ *   out in arrival order. It is held for the argon2 call alone: an attempt's
+ *   statements (the throttle, the user's row) run outside it, so the cores
+ *   never wait for the database while attempts are queued.
  */
 export class HashingLimiter {
-  private running = 0;
+  private admitted = 0;
   private readonly runningBy = new Map<string, number>();
-  private readonly waitingBy = new Map<string, number>();
-  private readonly queue: Waiter[] = [];
+  private readonly waitingBy = new Map<string, Array<() => void>>();
+  private hashing = 0;
+  private readonly hashQueue: Array<() => void> = [];
 
   constructor(readonly limits: HashingLimits) {}
 
+  /** Runs one sign-in attempt within its address's share. */
   async run<T>(address: string, work: () => Promise<T>): Promise<T> {
-    await this.acquire(address);
+    await this.admit(address);
     try {
       return await work();
     } finally {
-      this.release(address);
+      this.leave(address);
     }
   }
 
-  private acquire(address: string): Promise<void> {
-    if (this.running < this.limits.total && (this.runningBy.get(address) ?? 0) < this.limits.perAddress) {
-      this.take(address);
+  /** Runs one argon2 call in a hashing slot. */
+  async hash<T>(work: () => Promise<T>): Promise<T> {
+    if (this.hashing < this.limits.total) this.hashing++;
+    else await new Promise<void>((resolve) => this.hashQueue.push(resolve));
+    try {
+      return await work();
+    } finally {
+      // The slot passes straight to the next in line, so the count stays as it is.
+      const next = this.hashQueue.shift();
+      if (next) next();
+      else this.hashing--;
+    }
+  }
+
+  private admit(address: string): Promise<void> {
+    if (this.admitted >= this.limits.total + this.limits.queuedTotal) {
+      throw new OAuthError('temporarily_unavailable', 'The server is busy checking passwords; try again in 1 second', {
+        headers: { 'retry-after': '1' },
+      });
+    }
+    if ((this.runningBy.get(address) ?? 0) < this.limits.perAddress) {
+      this.admitted++;
+      bump(this.runningBy, address, 1);
       return Promise.resolve();
     }
-    if ((this.waitingBy.get(address) ?? 0) >= this.limits.queuedPerAddress) {
+    const waiting = this.waitingBy.get(address) ?? [];
+    if (waiting.length >= this.limits.queuedPerAddress) {
       throw new OAuthError('rate_limited', 'Too many sign-in attempts at once from your address; try again in 1 second', {
         status: 429,
         headers: { 'retry-after': '1' },
       });
     }
-    if (this.queue.length >= this.limits.queuedTotal) {
-      throw new OAuthError('temporarily_unavailable', 'The server is busy checking passwords; try again in 1 second', {
-        headers: { 'retry-after': '1' },
-      });
+    this.admitted++;
+    this.waitingBy.set(address, waiting);
+    return new Promise((resolve) => waiting.push(resolve));
+  }
+
+  private leave(address: string): void {
+    this.admitted--;
+    const waiting = this.waitingBy.get(address);
+    const next = waiting?.shift();
+    if (!next) {
+      bump(this.runningBy, address, -1);
+      return;
     }
-    bump(this.waitingBy, address, 1);
-    return new Promise((resolve) => this.queue.push({ address, start: resolve }));
-  }
-
-  private take(address: string): void {
-    this.running++;
-    bump(this.runningBy, address, 1);
-  }
-
-  private release(address: string): void {
-    this.running--;
-    bump(this.runningBy, address, -1);
-    const i = this.queue.findIndex((w) => (this.runningBy.get(w.address) ?? 0) < this.limits.perAddress);
-    if (i < 0) return;
-    const [next] = this.queue.splice(i, 1);
-    bump(this.waitingBy, next!.address, -1);
-    this.take(next!.address);
-    next!.start();
+    // The share passes to the address's next attempt: its running count is unchanged.
+    if (waiting!.length === 0) this.waitingBy.delete(address);
+    next();
   }
 }
 

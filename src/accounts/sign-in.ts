@@ -54,9 +54,9 @@ export function auditSignIn(db: Executor, clock: Clock, attempt: SignInAudit, us
 /**
  * Checks a username and password: the user, or null for any mismatch (without
  * saying which part was wrong). The one way in by password, for the login page
- * and the password grant alike. The attempt takes a share of this process's
- * password hashing (hashing-limiter.ts) and is counted by the throttle before
- * the password is checked; both refuse with an OAuthError (429, or 503 when
+ * and the password grant alike. The attempt takes its address's share of this
+ * process's password hashing (hashing-limiter.ts) and is counted by the
+ * throttle before the password is checked; both refuse with an OAuthError (429, or 503 when
  * the whole process is saturated) and Retry-After, so a refused guesser learns
  * nothing and costs no hashing.
  *
@@ -97,7 +97,7 @@ export function checkPassword(db: Executor, clock: Clock, attempt: Pick<SignInAt
     const user = attempt.username.length <= 256 ? await findUserByUsername(db, attempt.username) : undefined;
     metrics.passwordVerifications.inc();
     // An unknown user costs the same argon2 verification as a wrong password.
-    const ok = await verifyPassword(user?.password_hash, attempt.password);
+    const ok = await passwordChecks.hash(() => verifyPassword(user?.password_hash, attempt.password));
     if (!user || !ok) return null;
     await forgiveSignIn(db, clock, attempt);
     return user;
