@@ -20,7 +20,7 @@
  * the last call, then resets it.
  *
  * Env: DATABASE_URL (pg), or PGLITE_DIR (embedded PGlite, in this process, as
- * latch's embedded mode); CLIENT_ID, CLIENT_UUID, SECRET_DIGEST, ISSUER.
+ * latch's embedded mode, each statement parsed once as a named statement); CLIENT_ID, CLIENT_UUID, SECRET_DIGEST, ISSUER.
  * Prints {"port"} on stdout.
  */
 import Fastify from 'fastify';
@@ -37,10 +37,38 @@ async function openDatabase(): Promise<{ query: Query; close(): Promise<void> }>
   if (dir) {
     const { PGlite } = await import('@electric-sql/pglite');
     const db = await PGlite.create(`${dir}/pgdata`);
-    return { query: async (text, params) => (await db.query<Record<string, unknown>>(text, params)).rows, close: () => db.close() };
+    return { query: await namedStatements(db), close: () => db.close() };
   }
   const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
   return { query: async (text, params) => (await pool.query(text, params)).rows, close: () => pool.end() };
+}
+
+/**
+ * PGlite's `query` parses and plans each statement anew; a server built for
+ * speed parses its few statements once. Each text becomes a named statement
+ * on first use (Parse and Describe), then runs as Bind, Execute and Sync.
+ */
+async function namedStatements(db: import('@electric-sql/pglite').PGlite): Promise<Query> {
+  const { protocol, parse } = await import('@electric-sql/pglite');
+  const { serialize } = protocol;
+  const join = (parts: Uint8Array[]) => Buffer.concat(parts);
+  const statements = new Map<string, { name: string; types: number[] }>();
+  return (text, params) =>
+    db.runExclusive(async () => {
+      let statement = statements.get(text);
+      if (!statement) {
+        const name = `ref_${statements.size}`;
+        const described = await db.execProtocolStream(join([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()]), {});
+        const types = (described.find((m) => m.name === 'parameterDescription') as unknown as { dataTypeIDs: number[] }).dataTypeIDs;
+        statements.set(text, (statement = { name, types }));
+      }
+      const values = params.map((v, i) => (v == null ? null : (db.serializers[statement.types[i]!] ?? String)(v)));
+      const messages = await db.execProtocolStream(
+        join([serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]),
+        {},
+      );
+      return (parse.parseResults(messages, db.parsers)[0]?.rows ?? []) as Record<string, unknown>[];
+    });
 }
 
 const db = await openDatabase();

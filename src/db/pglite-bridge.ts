@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import type { Reply, Request, SerializedError, WorkerOptions } from './pglite-worker.js';
+import { preparedName } from './prepared.js';
 
 type Pending = { resolve(value: unknown): void; reject(err: Error): void };
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -77,7 +78,8 @@ export class EmbeddedWorker {
   }
 
   query(sql: string, params: readonly unknown[], hold: boolean): Promise<QueryReply> {
-    return this.call({ t: 'query', sql, params: params as unknown[], hold }) as Promise<QueryReply>;
+    const name = preparedName(sql);
+    return this.call({ t: 'query', sql, params: params as unknown[], hold, ...(name ? { name } : {}) }) as Promise<QueryReply>;
   }
 
   /** Registered before it is sent, so that no notice of the worker's can arrive ahead of it. */

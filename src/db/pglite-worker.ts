@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { PGlite } from '@electric-sql/pglite';
 import { ConnectionLock } from './pglite-dialect.js';
 import { serveEmbeddedSocket, type EmbeddedSocket } from './embedded-socket.js';
+import { PreparedStatements } from './pglite-prepared.js';
 
 export interface WorkerOptions {
   /** PGlite's directory; in memory when absent. */
@@ -18,8 +19,11 @@ export interface WorkerOptions {
 }
 
 export type Request =
-  /** One statement of the server's session; `hold` keeps the session (a transaction goes on). */
-  | { t: 'query'; id: number; sql: string; params: unknown[]; hold: boolean }
+  /**
+   * One statement of the server's session; `hold` keeps the session (a
+   * transaction goes on); `name`: run it as that named prepared statement.
+   */
+  | { t: 'query'; id: number; sql: string; params: unknown[]; hold: boolean; name?: string }
   | { t: 'listen'; id: number; sub: number; channel: string }
   | { t: 'unlisten'; id: number; sub: number }
   | { t: 'serve'; id: number; dataDir: string }
@@ -71,11 +75,12 @@ async function main(port: NonNullable<typeof parentPort>, options: WorkerOptions
   let session: Promise<void> = Promise.resolve();
   let socket: EmbeddedSocket | undefined;
   const subscriptions = new Map<number, () => Promise<void>>();
+  const prepared = new PreparedStatements(pglite);
 
   const query = async (r: Extract<Request, { t: 'query' }>) => {
     if (!release) release = await lock.acquire();
     try {
-      const result = await pglite.query(r.sql, r.params);
+      const result = r.name ? await prepared.run(r.name, r.sql, r.params) : await pglite.query(r.sql, r.params);
       post({ t: 'ok', id: r.id, value: { rows: result.rows, affectedRows: result.affectedRows } });
     } catch (err) {
       post({ t: 'error', id: r.id, error: serializeError(err) });

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Statements run as named prepared statements on PostgreSQL: parsed and planned
- * once per connection instead of on every call. For the token lookup (a join of
+ * Statements run as named prepared statements, on PostgreSQL (./database.ts)
+ * and in embedded PGlite (./pglite-prepared.ts): parsed and planned once per
+ * connection instead of on every call. For the token lookup (a join of
  * three tables) planning cost more than executing: named, PostgreSQL answered
  * it about 2.5 times as often. Only fixed statement texts belong here (the
  * store's compiled statements), so the set stays small.

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import pg from 'pg';
 import { openEmbedded, type DatabaseHandle } from '../../src/db/database.js';
+import { markPrepared, preparedName } from '../../src/db/prepared.js';
+import { runCompiled } from '../../src/store/compiled.js';
 import { PROCESS_TEST_MS } from '../helpers/server.js';
 
 /**
@@ -96,5 +98,65 @@ describe('embedded PGlite in its own thread', () => {
     // In the event loop, the longest gap would be the statement itself.
     expect(took).toBeGreaterThan(300);
     expect(longest).toBeLessThan(took / 2);
+  });
+});
+
+describe("the store's fixed statements in embedded PGlite", () => {
+  // A statement of the store's shape: run through runCompiled, so it is marked for preparing.
+  const SELECT = `select id, n, at, tags, doc, $2::text as echo from thread_t where id = $1`;
+  const INSERT = `insert into thread_t (id, n, at, tags) values ($1, $2, $3, $4)`;
+  const prepared = async () =>
+    (await sql<{ name: string }>`select name from pg_prepared_statements order by name`.execute(h.db)).rows.map((r) => r.name);
+
+  it('run as named prepared statements, with the same values as a plain query', async () => {
+    const at = new Date('2031-05-06T07:08:09.123Z');
+    await runCompiled(h.db, INSERT, [300, 12_345_678_901, at, ['x', 'y']]);
+    await runCompiled(h.db, INSERT, [301, null, null, []]);
+    expect(await prepared()).toEqual(expect.arrayContaining([preparedName(INSERT)]));
+
+    const [row] = await runCompiled<Record<string, unknown>>(h.db, SELECT, [300, 'hello']);
+    const plain = (await sql<Record<string, unknown>>`select id, n, at, tags, doc, ${'hello'}::text as echo from thread_t where id = ${300}`.execute(h.db)).rows[0];
+    expect(row).toEqual(plain);
+    expect(row).toMatchObject({ id: 300, n: 12_345_678_901, tags: ['x', 'y'], doc: null, echo: 'hello' });
+    expect((row!.at as Date).toISOString()).toBe(at.toISOString());
+    expect(await runCompiled(h.db, SELECT, [301, null])).toEqual([{ id: 301, n: null, at: null, tags: [], doc: null, echo: null }]);
+    expect(await runCompiled(h.db, SELECT, [999, 'none'])).toEqual([]);
+    expect(await prepared()).toEqual(expect.arrayContaining([preparedName(SELECT)]));
+  });
+
+  it('report affected rows, and errors with their SQLSTATE, leaving the session usable', async () => {
+    const UPDATE = `update thread_t set n = $1 where id >= $2 and id <= $3`;
+    markPrepared(UPDATE);
+    const result = await h.db.executeQuery(CompiledQuery.raw(UPDATE, [5, 300, 301]));
+    expect(result.numAffectedRows).toBe(2n);
+    expect(await prepared()).toEqual(expect.arrayContaining([preparedName(UPDATE)]));
+    const err = await runCompiled(h.db, INSERT, [300, 1, null, null]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(pg.DatabaseError);
+    expect(err).toMatchObject({ code: '23505', constraint: 'thread_t_pkey' });
+    expect((await runCompiled<{ id: number }>(h.db, SELECT, [300, 'again']))[0]?.id).toBe(300);
+  });
+
+  it('are prepared again when the session has dropped them', async () => {
+    await runCompiled(h.db, SELECT, [300, 'before']);
+    await sql`deallocate all`.execute(h.db);
+    expect(await prepared()).toEqual([]);
+    expect((await runCompiled<{ echo: string }>(h.db, SELECT, [300, 'after']))[0]?.echo).toBe('after');
+    expect(await prepared()).toEqual([preparedName(SELECT)]);
+  });
+
+  it('stay prepared when the transaction that first ran them rolls back', async () => {
+    const ONLY_HERE = `select count(*)::int as c from thread_t where id = $1 and n is not distinct from $2`;
+    const failed = await h.db
+      .transaction()
+      .execute(async (trx) => {
+        await runCompiled(trx, ONLY_HERE, [300, 5]);
+        throw new Error('roll back');
+      })
+      .catch((e: Error) => e.message);
+    expect(failed).toBe('roll back');
+    expect(await prepared()).toEqual(expect.arrayContaining([preparedName(ONLY_HERE)]));
+    // Inside a transaction a missing statement could not be prepared again: it must still be there.
+    const inside = await h.db.transaction().execute((trx) => runCompiled<{ c: number }>(trx, ONLY_HERE, [300, 5]));
+    expect(inside).toEqual([{ c: 1 }]);
   });
 });
