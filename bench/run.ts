@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   }
   if (uses('embedded')) {
     const latchDir = tempDir('latch-bench-embedded-');
-    targets.embedded = await setupLatch('latch (embedded)', ROOT, { LATCH_DATA_DIR: latchDir, ...secrets }, { eld: true });
+    targets.embedded = await setupLatch('latch (embedded)', ROOT, { LATCH_DATA_DIR: latchDir, ...secrets }, { eld: true, profileDir: join(profileDir, 'embedded') });
     embeddedReference = await startEmbeddedReference();
   }
 
