@@ -55,10 +55,11 @@ export function auditSignIn(db: Executor, clock: Clock, attempt: SignInAudit, us
  * Checks a username and password: the user, or null for any mismatch (without
  * saying which part was wrong). The one way in by password, for the login page
  * and the password grant alike. The attempt takes its address's share of this
- * process's password hashing (hashing-limiter.ts) and is counted by the
- * throttle before the password is checked; both refuse with an OAuthError (429, or 503 when
- * the whole process is saturated) and Retry-After, so a refused guesser learns
- * nothing and costs no hashing.
+ * process's password hashing (hashing-limiter.ts), and a hashing slot for the
+ * argon2 call alone, and is counted by the throttle before the password is
+ * checked; both refuse with an OAuthError (429, or 503 when the whole process
+ * is saturated) and Retry-After, so a refused guesser learns nothing and costs
+ * no hashing.
  *
  * An account with a second factor is not signed in by its password alone:
  * with `secondStep` the caller is told to ask for it (and records the success
