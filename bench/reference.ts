@@ -46,13 +46,15 @@ async function openDatabase(): Promise<{ query: Query; close(): Promise<void> }>
 /**
  * PGlite's `query` parses and plans each statement anew; a server built for
  * speed parses its few statements once. Each text becomes a named statement
- * on first use (Parse and Describe), then runs as Bind, Execute and Sync.
+ * on first use (Parse and Describe, whose row description is kept), then runs
+ * as Bind, Execute and Sync.
  */
 async function namedStatements(db: import('@electric-sql/pglite').PGlite): Promise<Query> {
   const { protocol, parse } = await import('@electric-sql/pglite');
   const { serialize } = protocol;
   const join = (parts: Uint8Array[]) => Buffer.concat(parts);
-  const statements = new Map<string, { name: string; types: number[] }>();
+  type Described = { name: string; types: number[]; columns: unknown };
+  const statements = new Map<string, Described>();
   return (text, params) =>
     db.runExclusive(async () => {
       let statement = statements.get(text);
@@ -60,14 +62,12 @@ async function namedStatements(db: import('@electric-sql/pglite').PGlite): Promi
         const name = `ref_${statements.size}`;
         const described = await db.execProtocolStream(join([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()]), {});
         const types = (described.find((m) => m.name === 'parameterDescription') as unknown as { dataTypeIDs: number[] }).dataTypeIDs;
-        statements.set(text, (statement = { name, types }));
+        statements.set(text, (statement = { name, types, columns: described.find((m) => m.name === 'rowDescription') }));
       }
       const values = params.map((v, i) => (v == null ? null : (db.serializers[statement.types[i]!] ?? String)(v)));
-      const messages = await db.execProtocolStream(
-        join([serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]),
-        {},
-      );
-      return (parse.parseResults(messages, db.parsers)[0]?.rows ?? []) as Record<string, unknown>[];
+      const messages = await db.execProtocolStream(join([serialize.bind({ statement: statement.name, values }), serialize.execute({}), serialize.sync()]), {});
+      const all = statement.columns ? [statement.columns as (typeof messages)[number], ...messages] : messages;
+      return (parse.parseResults(all, db.parsers)[0]?.rows ?? []) as Record<string, unknown>[];
     });
 }
 
