@@ -17,18 +17,14 @@ const scopeList = z
   .regex(/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/, 'expected space-separated scope names (RFC 6749 §3.3)')
   .transform((s) => s.split(' '));
 
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection string');
+
 const env = z.object({
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection string')
-    .optional(),
+  DATABASE_URL: postgresUrl.optional(),
   /** off: behind a pooler in transaction mode (PgBouncer before 1.21), where a session's prepared statements are not its own. */
   LATCH_PREPARED_STATEMENTS: z.enum(['on', 'off'], { error: 'expected on or off' }).default('on'),
   /** A direct connection for LISTEN (client changes), when DATABASE_URL goes through a pooler in transaction mode. */
-  LATCH_LISTEN_DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection string')
-    .optional(),
+  LATCH_LISTEN_DATABASE_URL: postgresUrl.optional(),
   LATCH_DATA_DIR: z.string().min(1).default('./data'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z

@@ -52,7 +52,7 @@ export class PreparedStatements {
         return serialize ? serialize(value) : String(value);
       });
       const { serialize } = protocol;
-      const replies = await pglite.execProtocolStream(concat([serialize.bind({ statement: name, values }), serialize.execute({}), serialize.sync()]), {
+      const replies = await pglite.execProtocolStream(Buffer.concat([serialize.bind({ statement: name, values }), serialize.execute({}), serialize.sync()]), {
         syncToFs: false,
       });
       return [statement.rowDescription, replies] as const;
@@ -64,8 +64,9 @@ export class PreparedStatements {
 
   private async prepare(name: string, sql: string): Promise<Described> {
     const { serialize } = protocol;
+    // One buffer: PGlite runs the messages in one pass, as a server reads one packet.
     const messages = await this.pglite.execProtocolStream(
-      concat([serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name }), serialize.sync()]),
+      Buffer.concat([serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name }), serialize.sync()]),
       { syncToFs: false },
     );
     const parameters = messages.find((m): m is Message & { dataTypeIDs: number[] } => m.name === 'parameterDescription');
@@ -73,15 +74,4 @@ export class PreparedStatements {
     this.described.set(name, described);
     return described;
   }
-}
-
-/** The protocol messages as one buffer: PGlite runs them in one pass, as a server reads one packet. */
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
