@@ -7,6 +7,7 @@ import { SOCKET_PORT, socketDirectory, socketPath } from './embedded-socket.js';
 import { EmbeddedWorker } from './pglite-bridge.js';
 import { existsSync } from 'node:fs';
 import { preparedName } from './prepared.js';
+import { namedQuery } from './pg-named-query.js';
 
 // int8 (count(*), sums) as a number, as PGlite gives it, so both modes read alike.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -164,26 +165,6 @@ function usePreparedStatements(client: pg.PoolClient): void {
     if (name) return namedQuery(query, name, config as string, values as unknown[]);
     return query(config, values, callback);
   };
-}
-
-/**
- * A named statement, as pg runs `{ name, text, values }`, without the copy pg
- * makes of a config object (property descriptors, per call: a few percent of
- * a token request). The query is built from the text, named, and handed to pg
- * as a ready query, so pg's timeout and queueing apply as to any other.
- */
-function namedQuery(query: (...args: unknown[]) => unknown, name: string, text: string, values: unknown[]): Promise<pg.QueryResult> {
-  const q = new pg.Query(text, values) as pg.Query & { name: string; callback?: (err: Error | null, res: pg.QueryResult) => void };
-  q.name = name;
-  return new Promise((resolve, reject) => {
-    q.callback = (err, res) => {
-      if (!err) return resolve(res);
-      // As pg does: a stack that leads back to the caller, not to the socket read.
-      Error.captureStackTrace(err);
-      reject(err);
-    };
-    query(q);
-  });
 }
 
 export interface EmbeddedOptions {
