@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import type { Clock } from './clock.js';
 import type { Database } from './db/schema.js';
 import { loggerOptions } from './logger.js';
+import { requestLogger } from './web/request-logger.js';
 import { errorHandler, notFoundHandler } from './web/error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { BRAND_CSS, staticRoutes } from './routes/static.js';
@@ -77,15 +78,6 @@ declare module 'fastify' {
   }
 }
 
-/**
- * Each request's child logger (it carries reqId). Fastify always passes an
- * options object, empty unless a route sets its own level or serializers, and
- * pino takes its slower path for any options object, so an empty one is left out.
- */
-const requestLogger: NonNullable<FastifyServerOptions['childLoggerFactory']> = function (logger, bindings, options) {
-  return options.level === undefined && options.serializers === undefined ? logger.child(bindings) : logger.child(bindings, options);
-};
-
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger'] | boolean;
 }
@@ -128,7 +120,8 @@ export async function buildApp(deps: AppDeps, options: BuildOptions = {}): Promi
   app.removeContentTypeParser('text/plain');
   installJsonParser(app);
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
-  await app.register(cookie, { secret: deps.cookieSecret });
+  // No parsing hook: pages read cookies through src/web/signed-cookies.ts, which parses on first read.
+  await app.register(cookie, { secret: deps.cookieSecret, hook: false });
   installSecurityHeaders(app, securityHeaderOptions(deps.config));
   const logo = dataDirLogo(deps.config);
   // Pages pass their data explicitly; declared here, reply.locals stays unset and

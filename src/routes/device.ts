@@ -19,6 +19,7 @@ import { describeScope } from '../web/scope-descriptions.js';
 import { loadSession } from '../web/session.js';
 import type { Session } from '../accounts/sessions.js';
 import { checkCsrf, csrfToken } from '../web/csrf.js';
+import { readSigned } from '../web/signed-cookies.js';
 
 export const DEVICE_AUTHORIZATION_PATH = '/oauth/device_authorization';
 /**
@@ -108,10 +109,7 @@ function queryCode(query: unknown): string | undefined {
 }
 
 function readConfirmed(request: FastifyRequest): string | null {
-  const raw = request.cookies[CONFIRMED_COOKIE];
-  if (!raw) return null;
-  const unsigned = request.unsignCookie(raw);
-  return unsigned.valid ? unsigned.value : null;
+  return readSigned(request, CONFIRMED_COOKIE);
 }
 
 async function showForm(request: FastifyRequest, reply: FastifyReply, data: { userCode?: string; error?: string }, status = 200) {

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PENDING_SIGNIN_SECONDS } from '../accounts/second-step.js';
-import { cookieOptions } from './signed-cookies.js';
+import { cookieOptions, readSigned } from './signed-cookies.js';
 
 /** The half-done sign-in's random id (its digest is the row's key): signed, HttpOnly, gone in five minutes. */
 export const PENDING_COOKIE = 'latch_2fa';
@@ -10,10 +10,7 @@ export function setPendingSignin(request: FastifyRequest, reply: FastifyReply, i
 }
 
 export function readPendingSignin(request: FastifyRequest): string | null {
-  const raw = request.cookies[PENDING_COOKIE];
-  if (!raw) return null;
-  const unsigned = request.unsignCookie(raw);
-  return unsigned.valid ? unsigned.value : null;
+  return readSigned(request, PENDING_COOKIE);
 }
 
 export function clearPendingSignin(reply: FastifyReply): void {

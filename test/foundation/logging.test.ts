@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
+import pino from 'pino';
 import { loggerOptions, maskUrl } from '../../src/logger.js';
+import { requestLogger } from '../../src/web/request-logger.js';
 import { useTestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 
@@ -45,6 +47,44 @@ describe('logs', () => {
     }
     expect(lines).not.toMatch(/"authorization"/i);
     expect(lines).toContain('[REDACTED]');
+  });
+
+  it("carry each request's own reqId", async () => {
+    const before = lines.length;
+    await app.inject({ method: 'GET', url: '/healthz' });
+    await app.inject({ method: 'GET', url: '/healthz' });
+    const ids = lines
+      .slice(before)
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line).reqId as string | undefined);
+    expect(ids.length).toBeGreaterThanOrEqual(2);
+    expect(ids.every((id) => typeof id === 'string')).toBe(true);
+    expect(new Set(ids).size).toBe(2);
+  });
+
+  it("make a request's child logger only when the request logs", () => {
+    let written = '';
+    const stream = new Writable({ write: (chunk, _e, done) => ((written += chunk.toString()), done()) });
+    const parent = pino({ ...(loggerOptions('info') as object) }, stream);
+    let children = 0;
+    const child = parent.child.bind(parent);
+    parent.child = ((...args: Parameters<typeof child>) => (children++, child(...args))) as typeof parent.child;
+
+    const log = requestLogger.call(null as never, parent, { reqId: 'req-a' }, {}, undefined as never);
+    expect(log.level).toBe('info');
+    log.debug('not written');
+    expect(children).toBe(0);
+    log.info({ token: 'secret-value' }, 'first');
+    log.warn('second');
+    expect(children).toBe(1);
+    const written2 = written.trim().split('\n').map((l) => JSON.parse(l));
+    expect(written2.map((l) => [l.reqId, l.msg])).toEqual([['req-a', 'first'], ['req-a', 'second']]);
+    expect(written).not.toContain('secret-value');
+    // A route's own level gets a real child at once.
+    const routeLevel = requestLogger.call(null as never, parent, { reqId: 'req-b' }, { level: 'debug' }, undefined as never);
+    expect(children).toBe(2);
+    expect(routeLevel.level).toBe('debug');
   });
 
   it('mask credential query parameters in logged URLs', () => {
