@@ -90,7 +90,7 @@ class DescribedOnce extends pg.Query {
     } catch (err) {
       // As pg does when a value cannot be serialized.
       connection.sync();
-      (this as unknown as { handleError(e: unknown, c: Connection): void }).handleError(err, connection);
+      this.handleError(err, connection);
       return;
     }
     const result = self._result;
@@ -107,6 +107,12 @@ class DescribedOnce extends pg.Query {
     this.described = true;
     const result = (this as unknown as Internals)._result;
     this.keep({ fields: result.fields, parsers: result._parsers, empty: result._prebuiltEmptyResultObject });
+  }
+
+  // A run that failed has not shown what the statement returns (pg reports a value it could not send this way, then still waits for ReadyForQuery).
+  handleError(err: unknown, connection: Connection): void {
+    this.learning = undefined;
+    (pg.Query.prototype as unknown as { handleError(e: unknown, c: Connection): void }).handleError.call(this, err, connection);
   }
 
   handleReadyForQuery(connection: Connection): void {
