@@ -20,7 +20,7 @@ import pg from 'pg';
  *   Describe.
  */
 export function namedQuery(query: (submittable: pg.Query) => unknown, name: string, text: string, values: unknown[]): Promise<pg.QueryResult> {
-  const q = new DescribedOnce(text, values) as DescribedOnce & Internals;
+  const q = new DescribedOnce(text, values);
   q.name = name;
   return new Promise((resolve, reject) => {
     q.callback = (err, res) => {
@@ -46,11 +46,10 @@ interface Connection {
   bind(config: { portal: string; statement: string; values: unknown[]; binary: boolean; valueMapper: unknown }): void;
   execute(config: { portal: string }): void;
   sync(): void;
-  close(config: { type: 'S'; name: string }): void;
 }
 
-/** The parts of pg's Query this subclass reads and sets (pg 8.x, lib/query.js and lib/result.js). */
-interface Internals {
+/** What this subclass reads, sets and calls of pg's Query (pg 8.x, lib/query.js and lib/result.js). */
+interface QueryInternals {
   name: string;
   text: string;
   values: unknown[];
@@ -58,67 +57,67 @@ interface Internals {
   binary: boolean;
   callback?: (err: Error | null, res?: pg.QueryResult) => void;
   _accumulateRows: boolean;
-  _canceledDueToError: unknown;
   _result: { fields: unknown[]; _parsers: unknown[] | undefined; _prebuiltEmptyResultObject: Record<string, null> | null };
+  prepare(connection: Connection): void;
+  handleRowDescription(msg: unknown): void;
+  handleError(err: unknown, connection: Connection): void;
+  handleReadyForQuery(connection: Connection): void;
+}
+
+const Query = pg.Query as unknown as new (text: string, values: unknown[]) => pg.Query & QueryInternals;
+const base = Query.prototype;
+const prepareValue = (pg as unknown as { utils?: { prepareValue?: unknown } }).utils?.prepareValue;
+// What this relies on of pg's internals, checked once: a pg that changed them fails at start, not per query.
+if (typeof prepareValue !== 'function' || ![base.prepare, base.handleRowDescription, base.handleReadyForQuery, base.handleError].every((m) => typeof m === 'function')) {
+  throw new Error('pg no longer has the Query internals src/db/pg-named-query.ts builds on (pg 8.x)');
 }
 
 const shapes = new WeakMap<Connection, Map<string, Shape>>();
 const NO_ROWS: Shape = { fields: [], parsers: undefined, empty: null };
-const prepareValue = (pg as unknown as { utils?: { prepareValue?: unknown } }).utils?.prepareValue;
-const base = pg.Query.prototype as unknown as Record<string, unknown>;
-// What this relies on of pg's internals, checked once: a pg that changed them fails at start, not per query.
-if (typeof prepareValue !== 'function' || !['prepare', 'handleRowDescription', 'handleReadyForQuery', 'handleError'].every((m) => typeof base[m] === 'function')) {
-  throw new Error('pg no longer has the Query internals src/db/pg-named-query.ts builds on (pg 8.x)');
-}
 
-class DescribedOnce extends pg.Query {
-  /** Set while this run describes its statement, so its answer can be kept. */
+class DescribedOnce extends Query {
+  /** The connection whose description of this statement this run is to keep; cleared once kept, or when the run fails. */
   private learning: Connection | undefined;
-  private described = false;
 
   // Called by pg's submit, with the socket corked.
-  prepare(connection: Connection): void {
-    const self = this as unknown as DescribedOnce & Internals;
-    const shape = connection.parsedStatements[self.name] === self.text ? shapes.get(connection)?.get(self.name) : undefined;
+  override prepare(connection: Connection): void {
+    const shape = connection.parsedStatements[this.name] === this.text ? shapes.get(connection)?.get(this.name) : undefined;
     if (!shape) {
       this.learning = connection;
-      (pg.Query.prototype as unknown as { prepare(c: Connection): void }).prepare.call(this, connection);
+      base.prepare.call(this, connection);
       return;
     }
     try {
-      connection.bind({ portal: self.portal, statement: self.name, values: self.values, binary: self.binary, valueMapper: prepareValue });
+      connection.bind({ portal: this.portal, statement: this.name, values: this.values, binary: this.binary, valueMapper: prepareValue });
     } catch (err) {
       // As pg does when a value cannot be serialized.
       connection.sync();
       this.handleError(err, connection);
       return;
     }
-    const result = self._result;
-    result.fields = shape.fields;
-    result._parsers = shape.parsers;
-    result._prebuiltEmptyResultObject = shape.empty;
-    self._accumulateRows = true;
-    connection.execute({ portal: self.portal });
+    this._result.fields = shape.fields;
+    this._result._parsers = shape.parsers;
+    this._result._prebuiltEmptyResultObject = shape.empty;
+    this._accumulateRows = true;
+    connection.execute({ portal: this.portal });
     connection.sync();
   }
 
-  handleRowDescription(msg: unknown): void {
-    (pg.Query.prototype as unknown as { handleRowDescription(m: unknown): void }).handleRowDescription.call(this, msg);
-    this.described = true;
-    const result = (this as unknown as Internals)._result;
-    this.keep({ fields: result.fields, parsers: result._parsers, empty: result._prebuiltEmptyResultObject });
+  override handleRowDescription(msg: unknown): void {
+    base.handleRowDescription.call(this, msg);
+    this.keep({ fields: this._result.fields, parsers: this._result._parsers, empty: this._result._prebuiltEmptyResultObject });
   }
 
   // A run that failed has not shown what the statement returns (pg reports a value it could not send this way, then still waits for ReadyForQuery).
-  handleError(err: unknown, connection: Connection): void {
+  override handleError(err: unknown, connection: Connection): void {
     this.learning = undefined;
-    (pg.Query.prototype as unknown as { handleError(e: unknown, c: Connection): void }).handleError.call(this, err, connection);
+    base.handleError.call(this, err, connection);
   }
 
-  handleReadyForQuery(connection: Connection): void {
-    // Reaching here without a row description: the statement returns no rows (NoData).
-    if (!this.described && !(this as unknown as Internals)._canceledDueToError) this.keep(NO_ROWS);
-    (pg.Query.prototype as unknown as { handleReadyForQuery(c: Connection): void }).handleReadyForQuery.call(this, connection);
+  override handleReadyForQuery(connection: Connection): void {
+    // Still learning here: no row description came, the statement returns no rows (NoData).
+    this.keep(NO_ROWS);
+    base.handleReadyForQuery.call(this, connection);
   }
 
   private keep(shape: Shape): void {
@@ -127,6 +126,6 @@ class DescribedOnce extends pg.Query {
     this.learning = undefined;
     let byName = shapes.get(connection);
     if (!byName) shapes.set(connection, (byName = new Map()));
-    byName.set((this as unknown as Internals).name, shape);
+    byName.set(this.name, shape);
   }
 }

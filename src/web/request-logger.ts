@@ -49,10 +49,6 @@ class DeferredChild {
     return ((this.made ?? this.parent) as unknown as { isLevelEnabled(l: string): boolean }).isLevelEnabled(level);
   }
 
-  bindings(): Bindings {
-    return (this.logger() as unknown as { bindings(): Bindings }).bindings();
-  }
-
   child(bindings: Bindings, options?: object): FastifyBaseLogger {
     return this.logger().child(bindings, options);
   }
