@@ -3,13 +3,12 @@ import type { Clock } from '../clock.js';
 import { verifyPassword } from '../crypto/passwords.js';
 import { metrics } from '../metrics.js';
 import type { Executor } from '../store/executor.js';
-import { findUserByUsername } from '../store/users.js';
+import { findUserForSignIn, type SignInUser } from '../store/users.js';
 import { countedAddress } from './address.js';
 import { passwordChecks } from './hashing-limiter.js';
 import { admitSignIn, forgiveSignIn } from './throttle.js';
 import { recordAudit } from '../audit/record.js';
 import { OAuthError } from '../oauth/errors.js';
-import { hasSecondFactor } from '../store/totp.js';
 
 export interface SignInAttempt {
   username: string;
@@ -66,7 +65,7 @@ export function auditSignIn(db: Executor, clock: Clock, attempt: SignInAudit, us
  * once it passes); without, the attempt is refused with invalid_grant.
  */
 export async function verifySignIn(db: Executor, clock: Clock, attempt: SignInAttempt): Promise<SignInResult | null> {
-  let user: User | null;
+  let user: SignInUser | null;
   try {
     user = await checkPassword(db, clock, attempt);
   } catch (err) {
@@ -82,7 +81,7 @@ export async function verifySignIn(db: Executor, clock: Clock, attempt: SignInAt
     await auditSignIn(db, clock, attempt, user, { reason: 'disabled' }, 'failure');
     return null;
   }
-  if (await hasSecondFactor(db, user.id)) {
+  if (user.has_second_factor) {
     if (attempt.secondStep) return { user, needsSecondFactor: true };
     await auditSignIn(db, clock, attempt, user, { reason: 'second_factor_required' }, 'failure');
     throw new OAuthError('invalid_grant', SECOND_FACTOR_REQUIRED);
@@ -92,10 +91,10 @@ export async function verifySignIn(db: Executor, clock: Clock, attempt: SignInAt
 }
 
 /** The password check alone (throttled, counted, no audit): also how a signed-in user proves it is them. */
-export function checkPassword(db: Executor, clock: Clock, attempt: Pick<SignInAttempt, 'username' | 'password' | 'ip'>): Promise<User | null> {
+export function checkPassword(db: Executor, clock: Clock, attempt: Pick<SignInAttempt, 'username' | 'password' | 'ip'>): Promise<SignInUser | null> {
   return passwordChecks.run(countedAddress(attempt.ip), async () => {
     await admitSignIn(db, clock, attempt);
-    const user = attempt.username.length <= 256 ? await findUserByUsername(db, attempt.username) : undefined;
+    const user = attempt.username.length <= 256 ? await findUserForSignIn(db, attempt.username) : undefined;
     metrics.passwordVerifications.inc();
     // An unknown user costs the same argon2 verification as a wrong password.
     const ok = await passwordChecks.hash(() => verifyPassword(user?.password_hash, attempt.password));

@@ -2,12 +2,22 @@ import { sql } from 'kysely';
 import type { AuditEventsTable } from '../db/schema.js';
 import type { Insertable, Selectable } from 'kysely';
 import type { Executor } from './executor.js';
+import { runCompiled } from './compiled.js';
 
-export type NewAuditRow = Insertable<AuditEventsTable>;
+/** Every column but the id, each given (null where it does not apply); `details` as JSON text. */
+export type NewAuditRow = Required<Omit<Insertable<AuditEventsTable>, 'id'>>;
 
 export async function insertAuditEvent(db: Executor, row: NewAuditRow): Promise<void> {
-  await db.insertInto('audit_events').values(row).execute();
+  await runCompiled(db, INSERT_AUDIT_EVENT, [
+    row.at, row.actor_kind, row.actor_id, row.actor, row.action, row.target,
+    row.target_user_id, row.target_client_id, row.address, row.user_agent, row.outcome, row.details,
+  ]);
 }
+
+// Written once as text: every sign-in writes one (a named statement, see compiled.ts).
+const INSERT_AUDIT_EVENT = `
+  insert into audit_events (at, actor_kind, actor_id, actor, action, target, target_user_id, target_client_id, address, user_agent, outcome, details)
+  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
 
 /** A position in the newest-first order: the (at, id) of the last row shown, at in microseconds. */
 export interface AuditCursor {

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { runCompiled } from './compiled.js';
 import type { Executor } from './executor.js';
 
 export interface AttemptCount {
@@ -29,24 +29,21 @@ export interface AttemptRule {
  * needs storing.
  */
 export async function countAttempt(db: Executor, key: string, rule: AttemptRule): Promise<AttemptCount> {
-  const { now, windowStart, free } = rule;
-  const blocked = sql`coalesce(t.blocked_until > ${now}, false)`;
-  const fresh = sql`t.first_failure_at < ${windowStart}`;
-  const next = sql`(t.failures + 1)`;
-  const crossing = sql`(${next} > ${free} and (${next} - ${free}) % 2 = 1)`;
-  const blockSeconds = sql`least(${rule.maxBlockSeconds}::float8, ${rule.firstBlockSeconds}::float8 * power(2, least((${next} - ${free} - 1) / 2, 20)))`;
-  const result = await sql<AttemptCount>`
-    insert into login_attempts as t (key, failures, first_failure_at, blocked_until)
-    values (${key}, 1, ${now}, null)
-    on conflict (key) do update set
-      failures = case when ${blocked} then t.failures when ${fresh} then 1 else ${next} end,
-      first_failure_at = case when ${blocked} then t.first_failure_at when ${fresh} then ${now}::timestamptz else t.first_failure_at end,
-      blocked_until = case
-        when ${blocked} or ${fresh} or not ${crossing} then t.blocked_until
-        else ${now}::timestamptz + ${blockSeconds} * interval '1 second' end
-    returning failures, first_failure_at, blocked_until`.execute(db);
-  return result.rows[0]!;
+  const rows = await runCompiled<AttemptCount>(db, COUNT_ATTEMPT, [key, rule.now, rule.windowStart, rule.free, rule.firstBlockSeconds, rule.maxBlockSeconds]);
+  return rows[0]!;
 }
+
+// $1 key, $2 now, $3 window start, $4 free attempts, $5 first block (s), $6 longest block (s).
+const COUNT_ATTEMPT = `
+  insert into login_attempts as t (key, failures, first_failure_at, blocked_until)
+  values ($1, 1, $2, null)
+  on conflict (key) do update set
+    failures = case when coalesce(t.blocked_until > $2, false) then t.failures when t.first_failure_at < $3 then 1 else t.failures + 1 end,
+    first_failure_at = case when coalesce(t.blocked_until > $2, false) then t.first_failure_at when t.first_failure_at < $3 then $2::timestamptz else t.first_failure_at end,
+    blocked_until = case
+      when coalesce(t.blocked_until > $2, false) or t.first_failure_at < $3 or not (t.failures + 1 > $4 and (t.failures + 1 - $4) % 2 = 1) then t.blocked_until
+      else $2::timestamptz + least($6::float8, $5::float8 * power(2, least((t.failures + 1 - $4 - 1) / 2, 20))) * interval '1 second' end
+  returning failures, first_failure_at, blocked_until`;
 
 /** Whether the count `countAttempt` returned refuses the attempt it counted. */
 export const isRefused = (count: Pick<AttemptCount, 'failures'>, free: number): boolean =>
@@ -60,12 +57,14 @@ export const isRefused = (count: Pick<AttemptCount, 'failures'>, free: number): 
  * same instant may keep this one: at worst a success is counted once.
  */
 export async function forgiveAttempt(db: Executor, now: Date, keys: { clear: string[]; uncount: string[] }): Promise<void> {
-  const notBlocked = sql`coalesce(blocked_until <= ${now}, true)`;
-  await sql`
-    with cleared as (
-      delete from login_attempts
-      where key in (${sql.join(keys.clear)}) or (key in (${sql.join(keys.uncount)}) and failures <= 1 and ${notBlocked})
-    )
-    update login_attempts set failures = failures - 1
-    where key in (${sql.join(keys.uncount)}) and failures > 1 and ${notBlocked}`.execute(db);
+  await runCompiled(db, FORGIVE_ATTEMPT, [keys.clear, keys.uncount, now]);
 }
+
+// $1 keys to clear, $2 keys to uncount, $3 now.
+const FORGIVE_ATTEMPT = `
+  with cleared as (
+    delete from login_attempts
+    where key = any($1::text[]) or (key = any($2::text[]) and failures <= 1 and coalesce(blocked_until <= $3, true))
+  )
+  update login_attempts set failures = failures - 1
+  where key = any($2::text[]) and failures > 1 and coalesce(blocked_until <= $3, true)`;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Executor } from './executor.js';
+import { runCompiled } from './compiled.js';
 
 /**
  * A new session. It authenticated when it was created (`auth_time`), by
@@ -19,12 +20,16 @@ export async function insertSession(
     user_agent?: string | null;
   },
 ): Promise<void> {
-  const { amr, ...row } = session;
-  await db
-    .insertInto('sessions')
-    .values({ ...row, auth_time: row.created_at, last_seen_at: row.created_at, amr: amr ?? ['pwd'], sid: randomBytes(16).toString('base64url') })
-    .execute();
+  await runCompiled(db, INSERT_SESSION, [
+    session.id_digest, session.user_id, session.csrf_secret, session.created_at, session.expires_at,
+    session.address ?? null, session.user_agent ?? null, session.amr ?? ['pwd'], randomBytes(16).toString('base64url'),
+  ]);
 }
+
+// Written once as text: every sign-in makes one (a named statement, see compiled.ts).
+const INSERT_SESSION = `
+  insert into sessions (id_digest, user_id, csrf_secret, created_at, expires_at, address, user_agent, auth_time, last_seen_at, amr, sid)
+  values ($1, $2, $3, $4, $5, $6, $7, $4, $4, $8, $9)`;
 
 export function findLiveSession(db: Executor, idDigest: string, now: Date) {
   return db

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from './executor.js';
+import { runCompiled } from './compiled.js';
 import type { User } from '../db/schema.js';
 
 export async function insertUser(
@@ -28,6 +29,19 @@ export function findUserByUsername(db: Executor, username: string): Promise<User
     .where(sql`lower(username)`, '=', username.toLowerCase())
     .executeTakeFirst();
 }
+
+/** A user as a sign-in needs it: the row, and whether a second factor (a confirmed TOTP) guards it. */
+export type SignInUser = User & { has_second_factor: boolean };
+
+/** The user named `username` (any case) for a sign-in, in one statement with its second-factor flag. */
+export async function findUserForSignIn(db: Executor, username: string): Promise<SignInUser | undefined> {
+  return (await runCompiled<SignInUser>(db, FIND_USER_FOR_SIGN_IN, [username.toLowerCase()]))[0];
+}
+
+const FIND_USER_FOR_SIGN_IN = `
+  select u.id, u.username, u.email, u.password_hash, u.is_admin, u.email_verified, u.disabled_at, u.created_at,
+    exists (select 1 from user_totp t where t.user_id = u.id and t.confirmed_at is not null) as has_second_factor
+  from users u where lower(u.username) = $1`;
 
 export function findUserById(db: Executor, id: string): Promise<User | undefined> {
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();

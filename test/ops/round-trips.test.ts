@@ -11,7 +11,8 @@ import { decideDevice } from '../../src/store/device-codes.js';
 import { DEVICE_CODE_GRANT_TYPE, normalizeUserCode } from '../../src/oauth/device.js';
 import { useTestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
-import { asAuth, clientPost } from '../helpers/forms.js';
+import { asAuth, clientPost, cookiesFrom, form } from '../helpers/forms.js';
+import { field } from '../helpers/html.js';
 
 /**
  * The token endpoint's common requests cost one database statement each once the
@@ -140,5 +141,30 @@ describe('database statements per request, with the client cached', () => {
     statements = 0;
     expect((await poll()).statusCode).toBe(200);
     expect(statements).toBe(1);
+  });
+});
+
+/**
+ * A sign-in is argon2-bound, and everything around the hash competes with it
+ * for the cores (the benchmark's sign-in rows split the CPU): each statement
+ * here is a round trip and a commit.
+ */
+describe('database statements per sign-in', () => {
+  it('POST /login: seven (three throttle counters, the user with its second-factor flag, the forgiveness, the audit event, the session)', async () => {
+    const page = await app.inject({ method: 'GET', url: '/login' });
+    const body = { _csrf: field(page.body, '_csrf')!, return_to: '/', username: user.username, password: user.password };
+    statements = 0;
+    const r = await app.inject({ method: 'POST', url: '/login', ...form(body), headers: { ...form(body).headers, cookie: cookiesFrom(page.headers['set-cookie']) } });
+    expect(r.statusCode).toBe(303);
+    expect(r.headers['set-cookie']).toBeDefined();
+    expect(statements).toBe(7);
+  });
+
+  it('the password grant: seven (the same checks, then grant and pair in one statement)', async () => {
+    await post('/oauth/token', { grant_type: 'client_credentials' }); // the client into the cache
+    statements = 0;
+    const r = await post('/oauth/token', { grant_type: 'password', username: user.username, password: user.password, scope: 'read' });
+    expect(r.statusCode).toBe(200);
+    expect(statements).toBe(7);
   });
 });
