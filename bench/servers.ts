@@ -62,10 +62,7 @@ export function stopAll(): void {
  * (Linux /proc, 100 Hz ticks): a LATCH_WORKERS primary's workers count with it.
  */
 export function cpuMicros(pid: number): number {
-  const ticks = (stat: string) => {
-    const fields = stat.split(') ')[1]!.split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  };
+  const ticks = statTicks;
   let total = ticks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
@@ -77,6 +74,38 @@ export function cpuMicros(pid: number): number {
     }
   }
   return total * 10_000;
+}
+
+/** CPU time of one thread of `pid` (its main thread when `tid` is the pid itself), in microseconds. */
+export function threadCpuMicros(pid: number, tid: number = pid): number {
+  return statTicks(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')) * 10_000;
+}
+
+/**
+ * CPU time of every PostgreSQL process on the machine, by process id, in
+ * microseconds. Compare two readings with `cpuSince`: a backend that exited in
+ * between takes its time with it, one that started counts whole.
+ */
+export function postgresCpu(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.includes(' (postgres) ')) out.set(Number(entry), statTicks(stat) * 10_000);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+export const cpuSince = (before: Map<number, number>, after: Map<number, number>): number =>
+  [...after].reduce((sum, [pid, us]) => sum + us - Math.min(us, before.get(pid) ?? 0), 0);
+
+function statTicks(stat: string): number {
+  const fields = stat.split(') ')[1]!.split(' ');
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 /** The Node flags `npm start` runs latch with (package.json), so that latch is measured as it is deployed. */
