@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { countedAddress } from '../../src/accounts/address.js';
 import { passwordChecks } from '../../src/accounts/hashing-limiter.js';
-import { THROTTLE_POLICY } from '../../src/accounts/throttle.js';
+import { signInKeys, THROTTLE_POLICY } from '../../src/accounts/throttle.js';
 import { addSeconds } from '../../src/clock.js';
 import { metrics } from '../../src/metrics.js';
-import { countAttempt, isRefused } from '../../src/store/login-attempts.js';
+import { countAttempt, forgiveAttempt, isRefused } from '../../src/store/login-attempts.js';
 import { useTestContext } from '../helpers/app.js';
 import { basic, makeClient, makeUser } from '../helpers/fixtures.js';
 import { cookiesFrom, form } from '../helpers/forms.js';
@@ -79,6 +79,35 @@ describe('a burst of wrong passwords for one account', () => {
     expect(counts.filter((c) => !isRefused(c, rule.free))).toHaveLength(rule.free);
   });
 });
+
+describe('forgiveness', () => {
+  it('a right password takes back its attempt: this address\'s failures on the account are forgotten, the wider counters lose one', async () => {
+    const user = await makeUser(t, { username: `o.k+name@x-y_${++net}`, password: 'the right password here' });
+    const ip = `2001:db8:${net}::1`;
+    for (let i = 0; i < 3; i++) expect((await grant(user.username, 'a wrong password', ip)).statusCode).toBe(400);
+    const keys = signInKeys({ username: user.username, ip });
+    expect(await failures(keys.accountFromAddress)).toBe(3);
+    expect((await grant(user.username, 'the right password here', ip)).statusCode).toBe(200);
+    expect(await failures(keys.accountFromAddress)).toBeUndefined();
+    expect(await failures(keys.address)).toBe(3);
+    expect(await failures(keys.account)).toBe(3);
+  });
+
+  it('keys that need quoting in an array parameter (quotes, backslashes, braces, commas, spaces) are matched exactly', async () => {
+    const now = t.clock.now();
+    const rule = { now, windowStart: addSeconds(now, -60), free: 5, firstBlockSeconds: 30, maxBlockSeconds: 900 };
+    const clear = `test:"q\\b{c},d e${++net}`;
+    const uncount = `test:"q\\b{c},d e${net}:other`;
+    const bystander = `test:"q\\b{c}`;
+    for (const key of [clear, clear, uncount, uncount, bystander]) await countAttempt(t.db, key, rule);
+    await forgiveAttempt(t.db, now, { clear: [clear], uncount: [uncount] });
+    expect(await failures(clear)).toBeUndefined();
+    expect(await failures(uncount)).toBe(1);
+    expect(await failures(bystander)).toBe(1);
+  });
+});
+
+const failures = async (key: string) => (await t.db.selectFrom('login_attempts').select('failures').where('key', '=', key).executeTakeFirst())?.failures;
 
 describe('a burst from one address', () => {
   it('does not hold up a sign-in from another address: it is served while the burst is still being checked', async () => {
