@@ -13,7 +13,10 @@
  *   also signs an ID token with that algorithm;
  * - `POST /poll`: records a device-code poll and answers `authorization_pending`;
  * - `POST /register`: inserts one client row and answers its metadata;
- * - `POST /lookup`, `GET /lookup`: select one token row by its digest.
+ * - `POST /lookup`, `GET /lookup`: select one token row by its digest;
+ * - `POST /lookup-joined`: the token row with its client's public id and status
+ *   and its user's name, in one statement: what an RFC 7662 answer names
+ *   (`client_id`, `username`) and what decides it (a suspended client).
  *
  * No client lookup, no logging, no metrics. `GET /health` answers without the
  * database; `GET /eld` reports this process's event-loop delay (p99, ms) since
@@ -247,6 +250,18 @@ async function lookup(token: string | undefined) {
   return rows[0] ? { active: true, scope: rows[0].scope } : { active: false };
 }
 app.post('/lookup', async (request) => lookup(form(request).token));
+app.post('/lookup-joined', async (request) => {
+  const token = form(request).token;
+  if (!token) return { active: false };
+  const rows = await db.query(
+    `select t.scope, t.user_id, t.expires_at, t.created_at, t.revoked_at, c.client_id, c.status, u.username
+     from access_tokens t join clients c on c.id = t.client_id left join users u on u.id = t.user_id
+     where t.token_digest = $1`,
+    [hex(token)],
+  );
+  const row = rows[0];
+  return row ? { active: true, scope: row.scope, client_id: row.client_id, username: row.username, sub: row.user_id } : { active: false };
+});
 app.get('/lookup', async (request) => lookup(request.headers.authorization?.slice(7)));
 
 app.get('/health', async () => ({ status: 'ok' }));
