@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from './executor.js';
+import { runCompiled } from './compiled.js';
 
 /** A user's TOTP row: confirmed (active) or still waiting for its first code. */
 export function findTotp(db: Executor, userId: string) {
@@ -71,9 +72,17 @@ export async function deleteTotp(db: Executor, userId: string): Promise<boolean>
 
 /** Whether the user has an active second factor (a confirmed TOTP secret). */
 export async function hasSecondFactor(db: Executor, userId: string): Promise<boolean> {
-  const row = await db.selectFrom('user_totp').select('user_id').where('user_id', '=', userId).where('confirmed_at', 'is not', null).executeTakeFirst();
-  return row !== undefined;
+  const rows = await runCompiled<{ has: boolean }>(db, HAS_SECOND_FACTOR, [userId]);
+  return rows[0]?.has ?? false;
 }
+
+/**
+ * Whether the user aliased `u` has a second factor (a confirmed TOTP), as SQL:
+ * the one statement of the rule, also in the sign-in's read of the user (users.ts).
+ */
+export const SECOND_FACTOR_OF_U = 'exists (select 1 from user_totp t where t.user_id = u.id and t.confirmed_at is not null)';
+
+const HAS_SECOND_FACTOR = `select ${SECOND_FACTOR_OF_U} as has from users u where u.id = $1`;
 
 export async function insertPendingSignin(db: Executor, row: { idDigest: string; userId: string; returnTo: string; now: Date; expiresAt: Date }): Promise<void> {
   await db

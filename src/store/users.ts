@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Executor } from './executor.js';
 import { runCompiled } from './compiled.js';
+import { SECOND_FACTOR_OF_U } from './totp.js';
 import type { User } from '../db/schema.js';
 
 export async function insertUser(
@@ -38,9 +39,10 @@ export async function findUserForSignIn(db: Executor, username: string): Promise
   return (await runCompiled<SignInUser>(db, FIND_USER_FOR_SIGN_IN, [username.toLowerCase()]))[0];
 }
 
+// The columns of `User` (schema.ts), named: a prepared `u.*` would fail once a migration adds one.
 const FIND_USER_FOR_SIGN_IN = `
   select u.id, u.username, u.email, u.password_hash, u.is_admin, u.email_verified, u.disabled_at, u.created_at,
-    exists (select 1 from user_totp t where t.user_id = u.id and t.confirmed_at is not null) as has_second_factor
+    ${SECOND_FACTOR_OF_U} as has_second_factor
   from users u where lower(u.username) = $1`;
 
 export function findUserById(db: Executor, id: string): Promise<User | undefined> {
