@@ -24,7 +24,7 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { buildRef, type OtherBuild } from './compare.js';
 import { REDIRECT, VERIFIER, seedCodes, seedDeviceCodes, seedLiveToken, seedRefreshTokens, type Queryable } from './seed.js';
-import { admin as adminStatement, cpuMicros, cpuSince, drive, postgresCpu, threadCpuMicros, freePort, probe, rss, start, startFlags, stop, stopAll, type ProbeResult, type Server } from './servers.js';
+import { admin as adminStatement, cpuMicros, cpuSince, drive, freePort, postgresCpu, probe, rss, start, startFlags, stop, stopAll, threadCpuMicros, type ProbeResult, type Server } from './servers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');
@@ -449,7 +449,7 @@ function allScenarios(): Scenario[] {
     },
     {
       // latch's one statement joins the token to its client and user (the answer names both, and a
-      // suspended client's tokens are inactive); in PGlite that join costs about twice the bare select.
+      // suspended client's tokens are inactive); the join cost the bare PGlite server 15–20% of its rate.
       name: 'embedded_introspect_joined', group: 'embedded', limit: 'embedded_lookup_joined', via: 'embedded',
       compares: 'introspection on PGlite ÷ a bare Fastify + PGlite server selecting the token row joined with its client and user (the shape of latch’s statement)',
       latch: async (t) => ({ method: 'POST', path: '/oauth/introspect', headers: form(t.main), body: `token=${t.liveToken}` }),

@@ -62,13 +62,12 @@ export function stopAll(): void {
  * (Linux /proc, 100 Hz ticks): a LATCH_WORKERS primary's workers count with it.
  */
 export function cpuMicros(pid: number): number {
-  const ticks = statTicks;
-  let total = ticks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  let total = statTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.split(') ')[1]!.split(' ')[1]) === pid) total += ticks(stat);
+      if (Number(stat.split(') ')[1]!.split(' ')[1]) === pid) total += statTicks(stat);
     } catch {
       // gone meanwhile
     }
