@@ -13,9 +13,11 @@ export interface LoadJob {
   method: 'GET' | 'POST';
   path: string;
   headers: Record<string, string>;
-  /** A fixed body, or with `{{item}}` replaced by the next of `items` (each used once). */
+  /** A fixed body, or with `{{item}}` replaced by the next of `items` (each used once, unless `cycle`). */
   body?: string;
   items?: string[];
+  /** Reuse `items` round-robin instead of running out (for reads, such as introspecting many live tokens). */
+  cycle?: boolean;
   /** Where `{{item}}` goes when not in the body: the Authorization header. */
   itemIn?: 'body' | 'authorization';
   /**
@@ -43,6 +45,7 @@ let next = 0;
 let sent = 0;
 let exhausted = false;
 const take = (): string => {
+  if (job.cycle) return job.items![next++ % job.items!.length]!;
   if (next >= job.items!.length) {
     exhausted = true;
     return job.items![job.items!.length - 1]!;

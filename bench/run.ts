@@ -8,7 +8,8 @@
  * Env (see docs): BENCH_DATABASE_URL, BENCH_SECONDS, BENCH_CONNECTIONS,
  * BENCH_SCENARIOS (names or groups), BENCH_RUNS, BENCH_PROFILE, BENCH_NODE_FLAGS,
  * BENCH_LOG_LEVEL, BENCH_COMPARE_REF, BENCH_COMPARE_KEEP.
- * Prints a table and writes bench/results.json.
+ * Prints a table and writes bench/results.json; a full run (or BENCH_SCENARIOS
+ * naming `scale`) ends with bench/scale.ts, which writes bench/scale-results.json.
  */
 import { CompiledQuery } from 'kysely';
 import { spawn, spawnSync } from 'node:child_process';
@@ -31,6 +32,7 @@ const ROOT = join(here, '..', '..');
 const REFERENCE = join(ROOT, 'dist', 'bench', 'reference.js');
 const ARGON2 = join(ROOT, 'dist', 'bench', 'argon2-rate.js');
 const ELD = join(ROOT, 'dist', 'bench', 'eld-preload.js');
+const SCALE = join(ROOT, 'dist', 'bench', 'scale.js');
 
 const serverUrl = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env.BENCH_SECONDS || 5);
@@ -136,7 +138,22 @@ const cleanups: (() => Promise<void> | void)[] = [];
 async function main(): Promise<void> {
   const only = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()).filter(Boolean);
   const scenarios = allScenarios().filter((s) => !only || only.includes(s.name) || only.includes(s.group) || (only.includes('new') && ['oidc', 'device', 'jwt', 'registration', 'signin', 'workers'].includes(s.group)));
-  if (scenarios.length === 0) throw new Error(`BENCH_SCENARIOS matches nothing; scenarios: ${allScenarios().map((s) => s.name).join(', ')}`);
+  // The large-table run (bench/scale.ts) is part of a full run, last: it seeds millions of rows.
+  const scale = !only || only.includes('scale');
+  if (scenarios.length === 0 && !scale) throw new Error(`BENCH_SCENARIOS matches nothing; scenarios: ${allScenarios().map((s) => s.name).join(', ')}, scale`);
+  if (scenarios.length > 0) await runScenarios(scenarios);
+  if (scale) await runScale();
+}
+
+/** bench/scale.ts in a process of its own, printing as it goes; it writes bench/scale-results.json. */
+async function runScale(): Promise<void> {
+  process.stdout.write('\nscale: two databases, one seeded with millions of token rows (bench/scale.ts)\n');
+  const child = spawn(process.execPath, [SCALE], { stdio: 'inherit', env: process.env });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`bench/scale.ts failed (exit ${code})`);
+}
+
+async function runScenarios(scenarios: Scenario[]): Promise<void> {
   const uses = (via: Scenario['via']) => scenarios.some((s) => s.via === via);
   const other = compareRef && scenarios.some((s) => s.ab) ? buildRef(ROOT, compareRef, (l) => process.stdout.write(l + '\n')) : undefined;
   if (other) cleanups.push(() => other.remove());
@@ -160,7 +177,9 @@ async function main(): Promise<void> {
       : await setupLatch('latch', ROOT, { DATABASE_URL: databaseUrl, ...secrets }, { profileDir });
     reference = await startReference({ DATABASE_URL: databaseUrl }, targets.latch, profileDir);
     if (uses('proxy')) {
-      targets.proxy = await startLatch(ROOT, { DATABASE_URL: databaseUrl, ...secrets, LATCH_TRUST_PROXY: '127.0.0.1', LATCH_REGISTRATION: 'open' });
+      const signInProfile = join(profileDir, 'sign-in');
+      targets.proxy = await startLatch(ROOT, { DATABASE_URL: databaseUrl, ...secrets, LATCH_TRUST_PROXY: '127.0.0.1', LATCH_REGISTRATION: 'open' },
+        profile ? ['--cpu-prof', '--cpu-prof-dir', signInProfile] : []);
     }
     if (uses('workers')) {
       // Started after the first: it needs the user and clients setupLatch made; its CPU counts its workers (servers.ts).

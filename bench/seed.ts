@@ -26,6 +26,25 @@ export async function seedLiveToken(db: Queryable, clientUuid: string, userId: s
   return token;
 }
 
+/** Live user access tokens (valid for a day), each with its own random digest, so lookups spread over the index. */
+export async function seedLiveTokens(db: Queryable, clientUuid: string, userId: string, count: number): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let done = 0; done < count; done += BATCH) {
+    const digests: string[] = [];
+    for (let i = 0; i < Math.min(BATCH, count - done); i++) {
+      const token = newSecret(PREFIX.accessToken);
+      tokens.push(token);
+      digests.push(digest(token));
+    }
+    await db.query(
+      `insert into access_tokens (token_digest, client_id, user_id, scope, kind, expires_at, created_at)
+       select d, $2, $3, 'read', 'bearer', now() + interval '1 day', now() from unnest($1::text[]) as d`,
+      [digests, clientUuid, userId],
+    );
+  }
+  return tokens;
+}
+
 /** Refresh tokens, each in a family of its own with its own access token, as a login would leave them. */
 export async function seedRefreshTokens(db: Queryable, clientUuid: string, userId: string, count: number): Promise<string[]> {
   const tokens: string[] = [];
